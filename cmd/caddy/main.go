@@ -1,0 +1,17 @@
+// Command caddy is Caddy with its standard modules plus caddy-intercom.
+//
+// Build it with `go build ./cmd/caddy`; `caddy list-modules` then shows
+// http.handlers.intercom next to Caddy's own handlers.
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddy-intercom/caddy-intercom/caddymodule"
+)
+
+func main() {
+	caddycmd.Main()
+}
