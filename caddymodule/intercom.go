@@ -1,0 +1,363 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-intercom/caddy-intercom/injector"
+)
+
+func init() {
+	caddy.RegisterModule(Intercom{})
+}
+
+// apiBases maps the `region` sub-directive to the Messenger's api_base.
+var apiBases = map[string]string{
+	"us": "https://api-iam.intercom.io",
+	"eu": "https://api-iam.eu.intercom.io",
+	"au": "https://api-iam.au.intercom.io",
+}
+
+// Intercom identifies the Intercom Messenger on HTML pages served through it:
+// it reads the verified user from the request, signs the Intercom (and
+// optionally Salesforce) tokens and injects window.intercomSettings into the
+// page as it streams to the client.
+//
+// It is secure by default: identity read from request headers is honoured
+// only from trusted peers, rewritten pages are never cacheable, and a page it
+// cannot rewrite is served untouched rather than failed.
+type Intercom struct {
+	// The Intercom workspace (app) ID. Required.
+	AppID string `json:"app_id,omitempty"`
+	// us, eu or au: selects api_base. Default us.
+	Region string `json:"region,omitempty"`
+	// Overrides the api_base derived from the region.
+	APIBase string `json:"api_base,omitempty"`
+	// The Messenger API secret. Normally {env.NAME} or {file.path}, resolved
+	// once at provision. Required.
+	Secret string `json:"secret,omitempty"`
+	// The user's ID, usually a placeholder such as {http.auth.user.id}.
+	// Evaluated per request; an empty result means an anonymous visitor.
+	UserID string `json:"user_id,omitempty"`
+	// Optional e-mail and name, signed into the JWT.
+	Email string `json:"email,omitempty"`
+	Name  string `json:"name,omitempty"`
+	// Further claims signed into the JWT, by claim name.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Who may supply identity request headers: CIDR ranges or IPs,
+	// "private_ranges", or "route" (a handler earlier in the route set them).
+	Trust []string `json:"trust,omitempty"`
+	// Lifetime of the Intercom JWT. Default 1h.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+	// Also emit the legacy Identity Verification user_hash.
+	UserHash bool `json:"user_hash,omitempty"`
+	// Install the Messenger loader on pages that have none.
+	Loader bool `json:"loader,omitempty"`
+	// Salesforce Enhanced Chat identity token.
+	Salesforce *Salesforce `json:"salesforce,omitempty"`
+
+	apiBase    string
+	identity   identitySource
+	intercom   *injector.IntercomSigner
+	salesforce *injector.SalesforceSigner
+	attrNames  []string
+	logger     *zap.Logger
+	metrics    *metrics
+}
+
+// Salesforce configures the salesforce_identity_token.
+type Salesforce struct {
+	// RSA private key as PEM (PKCS#1 or PKCS#8), normally {file.path}.
+	PrivateKey string `json:"private_key,omitempty"`
+	// The key ID registered in the Salesforce keyset (header kid).
+	KeyID string `json:"key_id,omitempty"`
+	// The keyset's issuer (claim iss).
+	Issuer string `json:"issuer,omitempty"`
+	// The token subject; default the user_id value.
+	Subject string `json:"subject,omitempty"`
+	// Optional aud claim.
+	Audience string `json:"audience,omitempty"`
+	// RS256 (default) or RS512.
+	Algorithm string `json:"algorithm,omitempty"`
+	// Token lifetime. Default 1h.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Intercom) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.intercom",
+		New: func() caddy.Module { return new(Intercom) },
+	}
+}
+
+// Provision resolves secrets and keys once, parses trust ranges and builds
+// the signers. Every configuration error names its sub-directive.
+func (h *Intercom) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	var err error
+	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+
+	if h.AppID == "" {
+		return errors.New("app_id: required (the Intercom workspace ID)")
+	}
+	if h.UserID == "" {
+		return errors.New("user_id: required (usually a placeholder such as {http.auth.user.id})")
+	}
+	if h.Secret == "" {
+		return errors.New("secret: required (the Messenger API secret, e.g. {env.INTERCOM_SECRET} or {file.path})")
+	}
+
+	switch {
+	case h.APIBase != "":
+		if !strings.HasPrefix(h.APIBase, "https://") && !strings.HasPrefix(h.APIBase, "http://") {
+			return fmt.Errorf("api_base: %q is not an http(s) URL", h.APIBase)
+		}
+		h.apiBase = strings.TrimRight(h.APIBase, "/")
+	default:
+		region := h.Region
+		if region == "" {
+			region = "us"
+		}
+		base, ok := apiBases[region]
+		if !ok {
+			return fmt.Errorf("region: unknown region %q (want us, eu or au)", h.Region)
+		}
+		h.apiBase = base
+	}
+
+	if h.TTL < 0 {
+		return fmt.Errorf("ttl: must be positive, got %s", time.Duration(h.TTL))
+	}
+
+	h.attrNames = make([]string, 0, len(h.Attributes))
+	for name := range h.Attributes {
+		if err := injector.ValidateAttributeName(name); err != nil {
+			return fmt.Errorf("attribute %s: %w", name, err)
+		}
+		h.attrNames = append(h.attrNames, name)
+	}
+	slices.Sort(h.attrNames)
+
+	repl := caddy.NewReplacer()
+	secret := repl.ReplaceAll(h.Secret, "")
+	if secret == "" {
+		return errors.New("secret: resolves to an empty value (check the environment variable or file it names)")
+	}
+	signer, err := injector.NewIntercomSigner(injector.IntercomConfig{
+		Secret: []byte(secret),
+		TTL:    time.Duration(h.TTL),
+	})
+	if err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	h.intercom = signer
+
+	if h.Salesforce != nil {
+		if h.salesforce, err = h.Salesforce.provision(repl); err != nil {
+			return fmt.Errorf("salesforce: %w", err)
+		}
+	}
+
+	values := []string{h.UserID, h.Email, h.Name}
+	for _, name := range h.attrNames {
+		values = append(values, h.Attributes[name])
+	}
+	if h.Salesforce != nil {
+		values = append(values, h.Salesforce.Subject)
+	}
+	h.identity, err = newIdentitySource(h.Trust, values)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(h.UserID, "{") {
+		h.logger.Warn("user_id is a constant: every visitor will be identified as the same user")
+	}
+	return nil
+}
+
+func (s *Salesforce) provision(repl *caddy.Replacer) (*injector.SalesforceSigner, error) {
+	if s.KeyID == "" {
+		return nil, errors.New("key_id: required (the kid of the key in the Salesforce keyset)")
+	}
+	if s.Issuer == "" {
+		return nil, errors.New("issuer: required (the issuer configured on the Salesforce keyset)")
+	}
+	if s.PrivateKey == "" {
+		return nil, errors.New("private_key: required (an RSA private key as PEM, e.g. {file.path})")
+	}
+	switch s.Algorithm {
+	case "", "RS256", "RS512":
+	default:
+		return nil, fmt.Errorf("algorithm: %q is not supported (want RS256 or RS512)", s.Algorithm)
+	}
+	if s.TTL < 0 {
+		return nil, fmt.Errorf("ttl: must be positive, got %s", time.Duration(s.TTL))
+	}
+	pemText := repl.ReplaceAll(s.PrivateKey, "")
+	if pemText == "" {
+		return nil, errors.New("private_key: resolves to an empty value (check the file or environment variable it names)")
+	}
+	signer, err := injector.NewSalesforceSigner(injector.SalesforceConfig{
+		PrivateKeyPEM: []byte(pemText),
+		KeyID:         s.KeyID,
+		Issuer:        s.Issuer,
+		Audience:      s.Audience,
+		Algorithm:     s.Algorithm,
+		TTL:           time.Duration(s.TTL),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("private_key: %w", err)
+	}
+	return signer, nil
+}
+
+// Validate reports configuration that Provision accepted but that cannot work.
+func (h *Intercom) Validate() error {
+	if h.intercom == nil {
+		return errors.New("intercom: not provisioned")
+	}
+	if h.Salesforce != nil && h.salesforce == nil {
+		return errors.New("salesforce: not provisioned")
+	}
+	return nil
+}
+
+// ServeHTTP strips forged identity headers, and for identified page requests
+// wraps the response so that HTML pages get the signed settings injected.
+// Everything else passes through without any wrapping.
+func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.identity.honoured(r) {
+		h.identity.strip(r.Header)
+	}
+	if !rewritable(r) {
+		return next.ServeHTTP(w, r)
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	id := h.resolveIdentity(repl)
+	if id.UserID == "" {
+		h.metrics.responses.WithLabelValues(outcomeAnonymous).Inc()
+		return next.ServeHTTP(w, r)
+	}
+
+	// The upstream must answer with a full, uncompressed body: Caddy's
+	// encode handler compresses our output, and no 206/304 may hand back a
+	// page that was rendered (and cached) for someone else.
+	for _, name := range strippedRequestHeaders {
+		r.Header.Del(name)
+	}
+
+	rw := newInjectingWriter(w, h, id)
+	defer rw.release()
+	err := next.ServeHTTP(rw, r)
+	return rw.finish(err)
+}
+
+// strippedRequestHeaders are removed from requests whose response may be
+// rewritten.
+var strippedRequestHeaders = []string{"Accept-Encoding", "Range", "If-Range", "If-None-Match", "If-Modified-Since"}
+
+// rewritable reports whether the response to r may be an HTML page we inject
+// into: a GET that is not a websocket upgrade nor an event stream.
+func rewritable(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	for _, accept := range r.Header.Values("Accept") {
+		if strings.Contains(strings.ToLower(accept), "text/event-stream") {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveIdentity evaluates the identity placeholders for this request.
+// Unknown placeholders are empty, so an auth handler that did not run leaves
+// the request anonymous instead of signing the placeholder's text.
+func (h *Intercom) resolveIdentity(repl *caddy.Replacer) injector.Identity {
+	id := injector.Identity{UserID: repl.ReplaceAll(h.UserID, "")}
+	if id.UserID == "" {
+		return id
+	}
+	if h.Email != "" {
+		id.Email = repl.ReplaceAll(h.Email, "")
+	}
+	if h.Name != "" {
+		id.Name = repl.ReplaceAll(h.Name, "")
+	}
+	if len(h.attrNames) > 0 {
+		id.Attributes = make([]injector.Attribute, 0, len(h.attrNames))
+		for _, name := range h.attrNames {
+			if v := repl.ReplaceAll(h.Attributes[name], ""); v != "" {
+				id.Attributes = append(id.Attributes, injector.Attribute{Name: name, Value: v})
+			}
+		}
+	}
+	if h.Salesforce != nil && h.Salesforce.Subject != "" {
+		id.SalesforceSubject = repl.ReplaceAll(h.Salesforce.Subject, "")
+	}
+	return id
+}
+
+// settings signs the tokens for id. It is called only once a response is
+// known to be an HTML page, so assets never pay for signing.
+func (h *Intercom) settings(id injector.Identity) (injector.Settings, error) {
+	start := time.Now()
+	tok, err := h.intercom.Sign(id)
+	h.metrics.sign.WithLabelValues(tokenIntercom).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return injector.Settings{}, fmt.Errorf("signing intercom_user_jwt: %w", err)
+	}
+	s := injector.Settings{
+		AppID:           h.AppID,
+		APIBase:         h.apiBase,
+		UserID:          id.UserID,
+		IntercomUserJWT: tok.Value,
+	}
+	if h.UserHash {
+		s.UserHash = h.intercom.UserHash(id.UserID)
+	}
+	if h.salesforce != nil {
+		start = time.Now()
+		sf, err := h.salesforce.Sign(id.Subject())
+		h.metrics.sign.WithLabelValues(tokenSalesforce).Observe(time.Since(start).Seconds())
+		if err != nil {
+			return injector.Settings{}, fmt.Errorf("signing salesforce_identity_token: %w", err)
+		}
+		s.SalesforceIdentityToken = sf.Value
+	}
+	return s, nil
+}
+
+// logOutcome records one rewritten-or-not response.
+func (h *Intercom) logOutcome(outcome string, err error) {
+	h.metrics.responses.WithLabelValues(outcome).Inc()
+	if err != nil {
+		h.logger.Error("page served untouched", zap.String("outcome", outcome), zap.Error(err))
+		return
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "intercom response"); c != nil {
+		c.Write(zap.String("outcome", outcome))
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Intercom)(nil)
+	_ caddy.Validator             = (*Intercom)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Intercom)(nil)
+)

@@ -1,0 +1,292 @@
+package caddymodule
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-intercom/caddy-intercom/injector"
+)
+
+// injectingWriter is the per-request response writer of the intercom handler.
+// It decides at WriteHeader whether the response is a page to inject into,
+// holds the status line until the rewriter has found the injection point (so
+// that Content-Length, CSP and cache headers can still be changed), then
+// streams the rest untouched.
+type injectingWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	h  *Intercom
+	id injector.Identity
+
+	wroteHeader bool
+	status      int
+	rewriter    *injector.Rewriter // nil: pass-through
+	snippetLen  int
+	plan        injector.CSPPlan
+	gunzip      *gunzipPipe // non-nil when decoding an upstream's gzip
+}
+
+func newInjectingWriter(w http.ResponseWriter, h *Intercom, id injector.Identity) *injectingWriter {
+	return &injectingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, id: id}
+}
+
+// WriteHeader decides whether the response gets injected. 1xx responses are
+// not final and pass straight through.
+func (w *injectingWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if status >= 100 && status <= 199 {
+		w.ResponseWriterWrapper.WriteHeader(status)
+		return
+	}
+	w.wroteHeader = true
+	w.status = status
+
+	outcome, err := w.prepare(status)
+	if outcome != "" {
+		w.h.logOutcome(outcome, err)
+		w.ResponseWriterWrapper.WriteHeader(status)
+	}
+}
+
+// prepare sets up the rewriter, or returns the reason the response passes
+// through untouched.
+func (w *injectingWriter) prepare(status int) (string, error) {
+	hdr := w.Header()
+	if status != http.StatusOK || !isHTML(hdr.Get("Content-Type")) {
+		return outcomeNotHTML, nil
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(hdr.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		w.gunzip = newGunzipPipe()
+	default:
+		return outcomeEncoded, nil
+	}
+
+	settings, err := w.h.settings(w.id)
+	if err != nil {
+		w.stopGunzip()
+		return outcomeError, err
+	}
+	opts := injector.SnippetOptions{Loader: w.h.Loader}
+	body := injector.ScriptBody(settings, opts)
+	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), body)
+	snippet := injector.ScriptTag(body, w.plan.Nonce)
+	w.snippetLen = len(snippet)
+	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decide})
+	if w.gunzip != nil {
+		w.gunzip.start(w.rewriter)
+	}
+	return "", nil
+}
+
+func (w *injectingWriter) stopGunzip() {
+	if w.gunzip != nil {
+		w.gunzip.abort()
+		w.gunzip = nil
+	}
+}
+
+// decide is called by the rewriter once, before the first body byte is
+// written: the last moment to change headers.
+func (w *injectingWriter) decide(o injector.Outcome) {
+	hdr := w.Header()
+	if w.gunzip != nil {
+		// We forward the decoded body; the old length described the gzip.
+		hdr.Del("Content-Encoding")
+		hdr.Del("Content-Length")
+	}
+	if o == injector.Injected {
+		if cl := hdr.Get("Content-Length"); cl != "" {
+			if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+				hdr.Set("Content-Length", strconv.FormatInt(n+int64(w.snippetLen), 10))
+			} else {
+				hdr.Del("Content-Length")
+			}
+		}
+		hdr.Del("ETag")
+		hdr.Del("Last-Modified")
+		hdr.Del("Accept-Ranges")
+		hdr.Set("Cache-Control", "private, no-store")
+		if w.plan.Changed {
+			setValues(hdr, "Content-Security-Policy", w.plan.Enforced)
+			setValues(hdr, "Content-Security-Policy-Report-Only", w.plan.ReportOnly)
+		}
+	}
+	w.h.logOutcome(outcomeOf(o), nil)
+	w.ResponseWriterWrapper.WriteHeader(w.status)
+}
+
+func setValues(hdr http.Header, name string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	hdr[http.CanonicalHeaderKey(name)] = values
+}
+
+// Write sends body bytes through the rewriter when there is one.
+func (w *injectingWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.gunzip != nil:
+		return w.gunzip.Write(p)
+	case w.rewriter != nil:
+		return w.rewriter.Write(p)
+	default:
+		return w.ResponseWriterWrapper.Write(p)
+	}
+}
+
+// ReadFrom makes io.Copy (file_server, http.ServeContent) go through Write,
+// which the promoted ReadFrom of the wrapper would bypass.
+func (w *injectingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.wroteHeader && w.rewriter == nil {
+		return w.ResponseWriterWrapper.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w}, r)
+}
+
+type writerOnly struct{ io.Writer }
+
+// FlushError holds flushes back while the status line is still ours to
+// change, and while a gzip decoder goroutine owns the writer; afterwards it
+// flushes as usual.
+func (w *injectingWriter) FlushError() error {
+	if !w.wroteHeader || w.gunzip != nil || (w.rewriter != nil && w.rewriter.Outcome() == injector.Pending) {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriterWrapper).Flush()
+}
+
+// finish completes the body after the next handler returned. On an upstream
+// error nothing we hold is written, so the error handler can still answer
+// (no 200 replacing a 502, no half page).
+func (w *injectingWriter) finish(err error) error {
+	if err != nil {
+		w.stopGunzip()
+		return err
+	}
+	if w.rewriter == nil {
+		return nil
+	}
+	if w.gunzip != nil {
+		if gerr := w.gunzip.close(); gerr != nil {
+			if w.rewriter.Outcome() == injector.Pending {
+				// Nothing was sent yet: answer as the upstream's error.
+				w.h.logOutcome(outcomeError, gerr)
+				return caddyhttp.Error(http.StatusBadGateway, gerr)
+			}
+			// The page is partly sent: abort the connection rather than
+			// end a truncated body as if it were complete.
+			w.h.logger.Error("upstream gzip body is corrupt mid-stream; aborting response")
+			panic(http.ErrAbortHandler)
+		}
+	}
+	return w.rewriter.Close()
+}
+
+// release frees what the request held; deferred so that it also runs when
+// reverse_proxy aborts with http.ErrAbortHandler.
+func (w *injectingWriter) release() {
+	w.stopGunzip()
+}
+
+func isHTML(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "text/html" || mt == "application/xhtml+xml"
+}
+
+func outcomeOf(o injector.Outcome) string {
+	switch o {
+	case injector.Injected:
+		return outcomeInjected
+	case injector.Fragment:
+		return outcomeFragment
+	default:
+		return outcomeNoInjectionPoint
+	}
+}
+
+// gunzipPipe decodes a gzip body pushed to it in writes, for upstreams that
+// send gzip although we asked for none. A goroutine does the decoding because
+// gzip.Reader pulls; this path is rare and off the common fast path. While it
+// runs, only that goroutine touches the response writer.
+type gunzipPipe struct {
+	pw     *io.PipeWriter
+	pr     *io.PipeReader
+	done   chan error
+	result error
+	failed bool // the decoder stopped; further input is discarded
+}
+
+func newGunzipPipe() *gunzipPipe {
+	pr, pw := io.Pipe()
+	return &gunzipPipe{pr: pr, pw: pw}
+}
+
+func (g *gunzipPipe) start(dst io.Writer) {
+	g.done = make(chan error, 1)
+	go func() {
+		zr, err := gzip.NewReader(g.pr)
+		if err == nil {
+			_, err = io.Copy(dst, zr)
+			if err == nil {
+				err = zr.Close()
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("decoding upstream gzip body: %w", err)
+		}
+		g.pr.CloseWithError(err)
+		g.done <- err
+	}()
+}
+
+// Write never fails: once the decoder has stopped, the rest of the body is
+// discarded and the error is reported by close, so that the handler can still
+// answer with an error status if nothing was sent.
+func (g *gunzipPipe) Write(p []byte) (int, error) {
+	if !g.failed {
+		if _, err := g.pw.Write(p); err != nil {
+			g.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+// close ends the input and waits for the decoder.
+func (g *gunzipPipe) close() error {
+	g.pw.Close()
+	return g.wait()
+}
+
+// abort stops the decoder without waiting for the rest of the input.
+func (g *gunzipPipe) abort() {
+	g.pw.CloseWithError(errors.New("response aborted"))
+	g.wait()
+}
+
+func (g *gunzipPipe) wait() error {
+	if g.done != nil {
+		g.result = <-g.done
+		g.done = nil
+	}
+	return g.result
+}
