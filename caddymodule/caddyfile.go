@@ -36,6 +36,7 @@ func parseIntercom(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //		ttl        <duration>
 //		user_hash
 //		loader
+//		endpoint   <path>
 //		salesforce {
 //			private_key <PEM>
 //			key_id      <kid>
@@ -54,7 +55,7 @@ func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		sub := d.Val()
 		switch sub {
-		case "app_id", "region", "api_base", "secret", "user_id", "email", "name":
+		case "app_id", "region", "api_base", "secret", "user_id", "email", "name", "endpoint":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one value", sub)
@@ -126,6 +127,8 @@ func (h *Intercom) stringField(name string) *string {
 		return &h.UserID
 	case "email":
 		return &h.Email
+	case "endpoint":
+		return &h.Endpoint
 	default: // "name"
 		return &h.Name
 	}

@@ -64,12 +64,16 @@ type Intercom struct {
 	Loader bool `json:"loader,omitempty"`
 	// Salesforce Enhanced Chat identity token.
 	Salesforce *Salesforce `json:"salesforce,omitempty"`
+	// Path at which the edge answers single-page apps with fresh tokens as
+	// JSON; also makes injected pages refresh their tokens before expiry.
+	Endpoint string `json:"endpoint,omitempty"`
 
 	apiBase    string
 	identity   identitySource
 	intercom   *injector.IntercomSigner
 	salesforce *injector.SalesforceSigner
 	attrNames  []string
+	marker     injector.SessionMarker
 	logger     *zap.Logger
 	metrics    *metrics
 }
@@ -163,6 +167,11 @@ func (h *Intercom) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("secret: %w", err)
 	}
 	h.intercom = signer
+	h.marker = injector.NewSessionMarker([]byte(secret))
+
+	if h.Endpoint != "" && !strings.HasPrefix(h.Endpoint, "/") {
+		return fmt.Errorf("endpoint: %q must be a path starting with /", h.Endpoint)
+	}
 
 	if h.Salesforce != nil {
 		if h.salesforce, err = h.Salesforce.provision(repl); err != nil {
@@ -241,12 +250,16 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if !h.identity.honoured(r) {
 		h.identity.strip(r.Header)
 	}
+	if h.Endpoint != "" && r.URL.Path == h.Endpoint {
+		return h.serveEndpoint(w, r)
+	}
 	if !rewritable(r) {
 		return next.ServeHTTP(w, r)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	id := h.resolveIdentity(repl)
-	if id.UserID == "" {
+	hygiene := h.marker.Decide(id.UserID, markerOf(r))
+	if id.UserID == "" && !hygiene.Shutdown {
 		h.metrics.responses.WithLabelValues(outcomeAnonymous).Inc()
 		return next.ServeHTTP(w, r)
 	}
@@ -258,7 +271,7 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		r.Header.Del(name)
 	}
 
-	rw := newInjectingWriter(w, h, id)
+	rw := newInjectingWriter(w, r, h, id, hygiene)
 	defer rw.release()
 	err := next.ServeHTTP(rw, r)
 	return rw.finish(err)
@@ -313,15 +326,26 @@ func (h *Intercom) resolveIdentity(repl *caddy.Replacer) injector.Identity {
 	return id
 }
 
-// settings signs the tokens for id. It is called only once a response is
-// known to be an HTML page, so assets never pay for signing.
-func (h *Intercom) settings(id injector.Identity) (injector.Settings, error) {
+// markerOf returns the request's session marker cookie, "" when absent.
+func markerOf(r *http.Request) string {
+	c, err := r.Cookie(injector.MarkerCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// settings signs the tokens for id and says when the first of them expires.
+// It is called only once a response is known to be an HTML page (or for the
+// token endpoint), so assets never pay for signing.
+func (h *Intercom) settings(id injector.Identity) (injector.Settings, time.Time, error) {
 	start := time.Now()
 	tok, err := h.intercom.Sign(id)
 	h.metrics.sign.WithLabelValues(tokenIntercom).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return injector.Settings{}, fmt.Errorf("signing intercom_user_jwt: %w", err)
+		return injector.Settings{}, time.Time{}, fmt.Errorf("signing intercom_user_jwt: %w", err)
 	}
+	expires := tok.ExpiresAt
 	s := injector.Settings{
 		AppID:           h.AppID,
 		APIBase:         h.apiBase,
@@ -336,11 +360,14 @@ func (h *Intercom) settings(id injector.Identity) (injector.Settings, error) {
 		sf, err := h.salesforce.Sign(id.Subject())
 		h.metrics.sign.WithLabelValues(tokenSalesforce).Observe(time.Since(start).Seconds())
 		if err != nil {
-			return injector.Settings{}, fmt.Errorf("signing salesforce_identity_token: %w", err)
+			return injector.Settings{}, time.Time{}, fmt.Errorf("signing salesforce_identity_token: %w", err)
 		}
 		s.SalesforceIdentityToken = sf.Value
+		if sf.ExpiresAt.Before(expires) {
+			expires = sf.ExpiresAt
+		}
 	}
-	return s, nil
+	return s, expires, nil
 }
 
 // logOutcome records one rewritten-or-not response.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -22,8 +23,11 @@ import (
 // streams the rest untouched.
 type injectingWriter struct {
 	*caddyhttp.ResponseWriterWrapper
-	h  *Intercom
-	id injector.Identity
+	h       *Intercom
+	id      injector.Identity
+	hygiene injector.Hygiene
+	host    string // request host, for the Messenger cookie's domain
+	secure  bool   // request came over TLS: the marker cookie is Secure
 
 	wroteHeader bool
 	status      int
@@ -33,8 +37,15 @@ type injectingWriter struct {
 	gunzip      *gunzipPipe // non-nil when decoding an upstream's gzip
 }
 
-func newInjectingWriter(w http.ResponseWriter, h *Intercom, id injector.Identity) *injectingWriter {
-	return &injectingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, id: id}
+func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id injector.Identity, hygiene injector.Hygiene) *injectingWriter {
+	return &injectingWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		h:                     h,
+		id:                    id,
+		hygiene:               hygiene,
+		host:                  r.Host,
+		secure:                r.TLS != nil,
+	}
 }
 
 // WriteHeader decides whether the response gets injected. 1xx responses are
@@ -72,13 +83,11 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 		return outcomeEncoded, nil
 	}
 
-	settings, err := w.h.settings(w.id)
+	body, err := w.scriptBody()
 	if err != nil {
 		w.stopGunzip()
 		return outcomeError, err
 	}
-	opts := injector.SnippetOptions{Loader: w.h.Loader}
-	body := injector.ScriptBody(settings, opts)
 	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), body)
 	snippet := injector.ScriptTag(body, w.plan.Nonce)
 	w.snippetLen = len(snippet)
@@ -87,6 +96,25 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 		w.gunzip.start(w.rewriter)
 	}
 	return "", nil
+}
+
+// scriptBody signs the tokens and builds our script; for an anonymous
+// visitor with a stale session it is only the shutdown.
+func (w *injectingWriter) scriptBody() ([]byte, error) {
+	h := w.h
+	if w.id.UserID == "" {
+		return injector.ScriptBody(injector.Settings{AppID: h.AppID, APIBase: h.apiBase}, injector.SnippetOptions{Shutdown: true}), nil
+	}
+	settings, expires, err := h.settings(w.id)
+	if err != nil {
+		return nil, err
+	}
+	opts := injector.SnippetOptions{Loader: h.Loader, Shutdown: w.hygiene.Shutdown}
+	if h.Endpoint != "" {
+		opts.Endpoint = h.Endpoint
+		opts.RefreshIn = refreshIn(time.Now(), expires)
+	}
+	return injector.ScriptBody(settings, opts), nil
 }
 
 func (w *injectingWriter) stopGunzip() {
@@ -121,10 +149,53 @@ func (w *injectingWriter) decide(o injector.Outcome) {
 			setValues(hdr, "Content-Security-Policy", w.plan.Enforced)
 			setValues(hdr, "Content-Security-Policy-Report-Only", w.plan.ReportOnly)
 		}
+		w.setSessionCookies(hdr)
 	}
 	w.h.logOutcome(outcomeOf(o), nil)
 	w.ResponseWriterWrapper.WriteHeader(w.status)
 }
+
+// setSessionCookies carries out the session hygiene decision on an injected
+// page: the script shuts the Messenger down, and these cookies make sure the
+// old session is not picked up again.
+func (w *injectingWriter) setSessionCookies(hdr http.Header) {
+	hy := w.hygiene
+	if hy.Shutdown {
+		hdr.Add("Set-Cookie", expiredSessionCookie(w.h.AppID, w.host))
+	}
+	if hy.SetMarker == "" && !hy.ExpireMarker {
+		return
+	}
+	marker := &http.Cookie{
+		Name:     injector.MarkerCookie,
+		Value:    hy.SetMarker,
+		Path:     "/",
+		MaxAge:   int(markerLifetime / time.Second),
+		HttpOnly: true,
+		Secure:   w.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if hy.ExpireMarker {
+		marker.MaxAge = -1
+		marker.Expires = time.Unix(0, 0)
+	}
+	hdr.Add("Set-Cookie", marker.String())
+}
+
+// expiredSessionCookie deletes the Messenger's session cookie. A deletion
+// only matches with the same Domain, so it names the registrable domain with
+// a leading dot, as the Messenger does when it sets the cookie.
+func expiredSessionCookie(appID, host string) string {
+	c := "intercom-session-" + appID + "=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+	if domain := injector.SessionCookieDomain(host); domain != "" {
+		c += "; Domain=" + domain
+	}
+	return c
+}
+
+// markerLifetime outlives Intercom's one-week session cookie, so a marker
+// is there whenever a session is.
+const markerLifetime = 30 * 24 * time.Hour
 
 func setValues(hdr http.Header, name string, values []string) {
 	if len(values) == 0 {
