@@ -46,6 +46,8 @@ const caddyGlobals = `{
 func startCaddy(t *testing.T, extraGlobals, sites string) *caddytest.Tester {
 	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{TestRequestTimeout: 20 * time.Second})
+	// Cookies are sent explicitly by the tests that need them.
+	tester.Client.Jar = nil
 	tester.InitServer(fmt.Sprintf(caddyGlobals, extraGlobals)+sites, "caddyfile")
 	if t.Failed() {
 		t.FailNow()

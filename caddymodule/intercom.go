@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,10 @@ var apiBases = map[string]string{
 	"eu": "https://api-iam.eu.intercom.io",
 	"au": "https://api-iam.au.intercom.io",
 }
+
+// appIDPattern is what a workspace ID looks like; it ends up in a cookie
+// name and a script URL, so nothing else is accepted.
+var appIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Intercom identifies the Intercom Messenger on HTML pages served through it:
 // it reads the verified user from the request, signs the Intercom (and
@@ -115,6 +120,9 @@ func (h *Intercom) Provision(ctx caddy.Context) error {
 
 	if h.AppID == "" {
 		return errors.New("app_id: required (the Intercom workspace ID)")
+	}
+	if !appIDPattern.MatchString(h.AppID) {
+		return fmt.Errorf("app_id: %q is not an Intercom workspace ID (letters, digits, - and _)", h.AppID)
 	}
 	if h.UserID == "" {
 		return errors.New("user_id: required (usually a placeholder such as {http.auth.user.id})")

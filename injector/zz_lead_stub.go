@@ -106,3 +106,5 @@ type CSPPlan struct {
 }
 
 func PlanCSP(enforced, reportOnly []string, scriptBody []byte) CSPPlan { return CSPPlan{} }
+
+func UserHash(secret []byte, userID string) string { return "" }

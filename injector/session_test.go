@@ -1,0 +1,51 @@
+package injector
+
+import "testing"
+
+func TestSessionMarkerDecide(t *testing.T) {
+	m := NewSessionMarker([]byte("secret"))
+	alice, bob := m.Value("alice"), m.Value("bob")
+	if alice == bob || alice == "" {
+		t.Fatalf("markers must differ per user: %q %q", alice, bob)
+	}
+	if other := NewSessionMarker([]byte("other")).Value("alice"); other == alice {
+		t.Fatal("marker does not depend on the key")
+	}
+	for _, tc := range []struct {
+		name, user, marker string
+		want               Hygiene
+	}{
+		{"same user", "alice", alice, Hygiene{}},
+		{"first identified page", "alice", "", Hygiene{SetMarker: alice}},
+		{"user switch", "bob", alice, Hygiene{Shutdown: true, SetMarker: bob}},
+		{"tampered marker", "alice", alice[:len(alice)-1] + "x", Hygiene{Shutdown: true, SetMarker: alice}},
+		{"marker holds the raw id", "alice", "alice", Hygiene{Shutdown: true, SetMarker: alice}},
+		{"logout", "", alice, Hygiene{Shutdown: true, ExpireMarker: true}},
+		{"anonymous, no marker", "", "", Hygiene{}},
+	} {
+		if got := m.Decide(tc.user, tc.marker); got != tc.want {
+			t.Errorf("%s: Decide(%q, %q) = %+v, want %+v", tc.name, tc.user, tc.marker, got, tc.want)
+		}
+	}
+}
+
+func TestSessionCookieDomain(t *testing.T) {
+	for host, want := range map[string]string{
+		"app.example.com":       ".example.com",
+		"APP.Example.com:8443":  ".example.com",
+		"example.com":           ".example.com",
+		"app.example.co.uk":     ".example.co.uk",
+		"alice.github.io":       ".alice.github.io",
+		"github.io":             "",
+		"localhost":             "",
+		"localhost:8080":        "",
+		"127.0.0.1:8080":        "",
+		"[::1]:8080":            "",
+		"app.example.test":      ".example.test",
+		"help.example.test:443": ".example.test",
+	} {
+		if got := SessionCookieDomain(host); got != want {
+			t.Errorf("SessionCookieDomain(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
