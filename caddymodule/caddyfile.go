@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -45,6 +47,8 @@ func parseIntercom(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //			audience    <aud>
 //			algorithm   RS256|RS512
 //			ttl         <duration>
+//			reuse       <duration>
+//			cache_size  <n>
 //		}
 //	}
 func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -151,12 +155,27 @@ func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			field = &s.Audience
 		case "algorithm":
 			field = &s.Algorithm
-		case "ttl":
+		case "ttl", "reuse":
 			dur, err := parseDuration(d, "salesforce "+sub)
 			if err != nil {
 				return err
 			}
-			s.TTL = dur
+			if sub == "ttl" {
+				s.TTL = dur
+			} else {
+				s.Reuse = dur
+			}
+			continue
+		case "cache_size":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("salesforce cache_size: expects one number")
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return d.Errf("salesforce cache_size: %q is not a positive number", v)
+			}
+			s.CacheSize = n
 			continue
 		default:
 			return d.Errf("unrecognized salesforce sub-directive %q", sub)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -79,6 +80,8 @@ func TestCaddyfileParseErrors(t *testing.T) {
 		{"intercom {\n salesforce {\n  algorithm HS256\n }\n}", `salesforce algorithm: "HS256" is not supported`},
 		{"intercom {\n salesforce {\n  ttl forever\n }\n}", `salesforce ttl: bad duration "forever"`},
 		{"intercom {\n salesforce on\n}", "salesforce: expects a block"},
+		{"intercom {\n salesforce {\n  reuse 0s\n }\n}", "salesforce reuse: duration must be positive"},
+		{"intercom {\n salesforce {\n  cache_size lots\n }\n}", `salesforce cache_size: "lots" is not a positive number`},
 	} {
 		var h Intercom
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
@@ -123,6 +126,9 @@ func TestProvisionErrors(t *testing.T) {
 		{"salesforce empty key file", sf(func(s *Salesforce) { s.PrivateKey = "{env.EMPTY_SECRET}" }), "salesforce: private_key: resolves to an empty value"},
 		{"salesforce bad PEM", sf(func(s *Salesforce) { s.PrivateKey = "not a pem" }), "salesforce: private_key:"},
 		{"salesforce bad algorithm", sf(func(s *Salesforce) { s.Algorithm = "ES256" }), `salesforce: algorithm: "ES256" is not supported`},
+		{"salesforce reuse not below ttl", sf(func(s *Salesforce) { s.Reuse = caddy.Duration(time.Hour) }), "salesforce: reuse: 1h0m0s must be shorter than the token ttl 1h0m0s"},
+		{"salesforce reuse over custom ttl", sf(func(s *Salesforce) { s.TTL = caddy.Duration(time.Minute); s.Reuse = caddy.Duration(2 * time.Minute) }), "must be shorter than the token ttl 1m0s"},
+		{"salesforce negative cache", sf(func(s *Salesforce) { s.Reuse = caddy.Duration(time.Minute); s.CacheSize = -1 }), "salesforce: cache_size: must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := valid()

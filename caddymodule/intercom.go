@@ -77,6 +77,7 @@ type Intercom struct {
 	identity   identitySource
 	intercom   *injector.IntercomSigner
 	salesforce *injector.SalesforceSigner
+	sfCache    *injector.TokenCache // nil without reuse
 	attrNames  []string
 	marker     injector.SessionMarker
 	logger     *zap.Logger
@@ -99,6 +100,11 @@ type Salesforce struct {
 	Algorithm string `json:"algorithm,omitempty"`
 	// Token lifetime. Default 1h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
+	// Reuse a subject's token while it was issued less than this ago, so it
+	// always has at least ttl − reuse left. Default 0: sign on every page.
+	Reuse caddy.Duration `json:"reuse,omitempty"`
+	// How many subjects' tokens to keep for reuse. Default 10 000.
+	CacheSize int `json:"cache_size,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -185,6 +191,9 @@ func (h *Intercom) Provision(ctx caddy.Context) error {
 		if h.salesforce, err = h.Salesforce.provision(repl); err != nil {
 			return fmt.Errorf("salesforce: %w", err)
 		}
+		if h.Salesforce.Reuse > 0 {
+			h.sfCache = injector.NewTokenCache(time.Duration(h.Salesforce.Reuse), h.Salesforce.CacheSize, nil)
+		}
 	}
 
 	values := []string{h.UserID, h.Email, h.Name}
@@ -221,6 +230,16 @@ func (s *Salesforce) provision(repl *caddy.Replacer) (*injector.SalesforceSigner
 	}
 	if s.TTL < 0 {
 		return nil, fmt.Errorf("ttl: must be positive, got %s", time.Duration(s.TTL))
+	}
+	ttl := time.Duration(s.TTL)
+	if ttl == 0 {
+		ttl = injector.DefaultTTL
+	}
+	if s.Reuse < 0 || time.Duration(s.Reuse) >= ttl {
+		return nil, fmt.Errorf("reuse: %s must be shorter than the token ttl %s, so that a reused token still has time left", time.Duration(s.Reuse), ttl)
+	}
+	if s.CacheSize < 0 {
+		return nil, fmt.Errorf("cache_size: must be positive, got %d", s.CacheSize)
 	}
 	pemText := repl.ReplaceAll(s.PrivateKey, "")
 	if pemText == "" {
@@ -364,9 +383,7 @@ func (h *Intercom) settings(id injector.Identity) (injector.Settings, time.Time,
 		s.UserHash = h.intercom.UserHash(id.UserID)
 	}
 	if h.salesforce != nil {
-		start = time.Now()
-		sf, err := h.salesforce.Sign(id.Subject())
-		h.metrics.sign.WithLabelValues(tokenSalesforce).Observe(time.Since(start).Seconds())
+		sf, err := h.salesforceToken(id.Subject())
 		if err != nil {
 			return injector.Settings{}, time.Time{}, fmt.Errorf("signing salesforce_identity_token: %w", err)
 		}
@@ -376,6 +393,23 @@ func (h *Intercom) settings(id injector.Identity) (injector.Settings, time.Time,
 		}
 	}
 	return s, expires, nil
+}
+
+// salesforceToken signs a token for subject, or reuses a recent one when
+// `reuse` is configured.
+func (h *Intercom) salesforceToken(subject string) (injector.Token, error) {
+	if h.sfCache != nil {
+		if tok, ok := h.sfCache.Get(subject, h.salesforce.KeyID()); ok {
+			return tok, nil
+		}
+	}
+	start := time.Now()
+	tok, err := h.salesforce.Sign(subject)
+	h.metrics.sign.WithLabelValues(tokenSalesforce).Observe(time.Since(start).Seconds())
+	if err == nil && h.sfCache != nil {
+		h.sfCache.Put(subject, h.salesforce.KeyID(), tok)
+	}
+	return tok, err
 }
 
 // logOutcome records one rewritten-or-not response.
