@@ -1,0 +1,145 @@
+package injector
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Token is a signed token together with the instants it was signed for.
+// The times let callers schedule a refresh (see SnippetOptions.RefreshIn)
+// and set cache lifetimes without decoding the token again.
+type Token struct {
+	Value     string    // compact JWS, header.payload.signature
+	IssuedAt  time.Time // the "iat" claim (whole seconds)
+	ExpiresAt time.Time // the "exp" claim, IssuedAt + TTL
+}
+
+// DefaultTTL is the token lifetime used when a signer's TTL is zero. One hour
+// matches the examples of both Intercom and Salesforce and Salesforce's own
+// default session lifetime; the page refreshes tokens before they expire.
+const DefaultTTL = time.Hour
+
+// clockOrNow returns the signer's clock. Signers take the clock in their
+// configuration (nil meaning time.Now) so tests can pin "now" and check iat
+// and exp exactly.
+func clockOrNow(clock func() time.Time) func() time.Time {
+	if clock == nil {
+		return time.Now
+	}
+	return clock
+}
+
+// ttlSeconds validates a configured TTL and returns it in whole seconds, the
+// unit of the iat/exp claims. A TTL that is not a whole number of seconds is
+// rejected rather than rounded, so that exp - iat is always exactly the
+// configured TTL.
+func ttlSeconds(ttl time.Duration) (int64, error) {
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl < time.Second {
+		return 0, fmt.Errorf("TTL must be at least 1s, got %s", ttl)
+	}
+	if ttl%time.Second != 0 {
+		return 0, fmt.Errorf("TTL must be a whole number of seconds, got %s", ttl)
+	}
+	return int64(ttl / time.Second), nil
+}
+
+// issueTimes reads the clock once and returns iat and exp in Unix seconds
+// plus the Token times that match them exactly.
+func issueTimes(clock func() time.Time, ttl int64) (iat, exp int64, issued, expires time.Time) {
+	iat = clock().Unix()
+	exp = iat + ttl
+	return iat, exp, time.Unix(iat, 0).UTC(), time.Unix(exp, 0).UTC()
+}
+
+// errInvalidUTF8 is returned for identifiers (user_id, sub, kid, iss) that
+// are not valid UTF-8. JSON cannot carry such bytes: encoding would replace
+// them with U+FFFD, so two different ids could sign as the same user.
+var errInvalidUTF8 = errors.New("is not valid UTF-8")
+
+// checkIdentifier reports why s cannot be used as the identifier named
+// field, or nil. The value itself never appears in the error.
+func checkIdentifier(field, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is empty", field)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %w", field, errInvalidUTF8)
+	}
+	return nil
+}
+
+// jsonHex is the digit set encoding/json uses for \u escapes.
+const jsonHex = "0123456789abcdef"
+
+// jsonSafe reports the ASCII bytes that appendJSONString copies unescaped:
+// everything printable except '"', '\\' and the HTML-sensitive '<', '>', '&'.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		switch b {
+		case '"', '\\', '<', '>', '&':
+		default:
+			t[b] = true
+		}
+	}
+	return t
+}()
+
+// appendJSONString appends s to dst as a quoted JSON string, byte-for-byte
+// identical to encoding/json.Marshal(s): HTML-sensitive characters and
+// U+2028/U+2029 are escaped and invalid UTF-8 becomes U+FFFD. It exists
+// because the token payload is hand-built for speed (see IntercomSigner).
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', jsonHex[b>>4], jsonHex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', jsonHex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
