@@ -4,59 +4,9 @@ package injector
 // the library lands on other branches. Deleted at merge.
 
 import (
-	"crypto/rsa"
 	"io"
 	"time"
 )
-
-type Attribute struct{ Name, Value string }
-type Identity struct {
-	UserID            string
-	Email, Name       string
-	Attributes        []Attribute
-	SalesforceSubject string
-}
-
-func (id Identity) Subject() string {
-	if id.SalesforceSubject != "" {
-		return id.SalesforceSubject
-	}
-	return id.UserID
-}
-
-type Token struct {
-	Value               string
-	IssuedAt, ExpiresAt time.Time
-}
-
-const DefaultTTL = time.Hour
-
-type IntercomConfig struct {
-	Secret []byte
-	TTL    time.Duration
-	Clock  func() time.Time
-}
-type IntercomSigner struct{}
-
-func NewIntercomSigner(cfg IntercomConfig) (*IntercomSigner, error) { return &IntercomSigner{}, nil }
-func (s *IntercomSigner) Sign(id Identity) (Token, error)           { return Token{}, nil }
-func (s *IntercomSigner) UserHash(userID string) string             { return "" }
-func ValidateAttributeName(name string) error                       { return nil }
-
-type SalesforceConfig struct {
-	PrivateKeyPEM []byte
-	KeyID, Issuer string
-	Audience      string
-	Algorithm     string
-	TTL           time.Duration
-	Clock         func() time.Time
-}
-type SalesforceSigner struct{}
-
-func NewSalesforceSigner(cfg SalesforceConfig) (*SalesforceSigner, error) { return nil, nil }
-func (s *SalesforceSigner) Sign(subject string) (Token, error)            { return Token{}, nil }
-func (s *SalesforceSigner) KeyID() string                                 { return "" }
-func (s *SalesforceSigner) PublicKey() *rsa.PublicKey                     { return nil }
 
 type Outcome uint8
 
@@ -78,9 +28,9 @@ type RewriterOptions struct {
 type Rewriter struct{}
 
 func NewRewriter(dst io.Writer, snippet []byte, opts RewriterOptions) *Rewriter { return nil }
-func (r *Rewriter) Write(p []byte) (int, error)                              { return 0, nil }
-func (r *Rewriter) Close() error                                             { return nil }
-func (r *Rewriter) Outcome() Outcome                                         { return 0 }
+func (r *Rewriter) Write(p []byte) (int, error)                                 { return 0, nil }
+func (r *Rewriter) Close() error                                                { return nil }
+func (r *Rewriter) Outcome() Outcome                                            { return 0 }
 
 type Settings struct {
 	AppID, APIBase, UserID            string
@@ -106,5 +56,3 @@ type CSPPlan struct {
 }
 
 func PlanCSP(enforced, reportOnly []string, scriptBody []byte) CSPPlan { return CSPPlan{} }
-
-func UserHash(secret []byte, userID string) string { return "" }
