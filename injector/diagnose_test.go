@@ -345,6 +345,14 @@ func TestVerifyIntercomToken(t *testing.T) {
 			if r.Kind != KindIntercom {
 				t.Errorf("Kind = %v", r.Kind)
 			}
+			for _, c := range tc.wantCodes {
+				if !r.Has(c) {
+					t.Errorf("Has(%q) = false", c)
+				}
+			}
+			if r.Has("no_such_code") {
+				t.Error("Has(no_such_code) = true")
+			}
 			text := findingText(r)
 			for _, want := range tc.wantText {
 				if !strings.Contains(text, want) {
