@@ -17,21 +17,21 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// testNow is the fixed clock of the diagnosis tests.
-var testNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+// diagTestNow is the fixed clock of the diagnosis tests.
+var diagTestNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func testClock() time.Time { return testNow }
+func diagTestClock() time.Time { return diagTestNow }
 
 const testSecret = "messenger-api-secret-for-tests"
 
-// testKeys holds RSA keys shared by the tests: generating them is the slow
+// diagKeys holds RSA keys shared by the tests: generating them is the slow
 // part.
-var testKeys = sync.OnceValue(func() (k struct {
+var diagKeys = sync.OnceValue(func() (k struct {
 	main, other *rsa.PrivateKey
 	mainCert    *x509.Certificate
 	weak        *rsa.PrivateKey
 }) {
-	gen, err := GenerateSalesforceKey(SalesforceKeyOptions{KeyID: "k1", Issuer: "https://app.example.com", Now: testNow.Add(-24 * time.Hour)})
+	gen, err := GenerateSalesforceKey(SalesforceKeyOptions{KeyID: "k1", Issuer: "https://app.example.com", Now: diagTestNow.Add(-24 * time.Hour)})
 	if err != nil {
 		panic(err)
 	}
@@ -137,7 +137,7 @@ func findingText(r Report) string {
 	return b.String()
 }
 
-func unix(d time.Duration) int64 { return testNow.Add(d).Unix() }
+func unix(d time.Duration) int64 { return diagTestNow.Add(d).Unix() }
 
 func TestVerifyIntercomToken(t *testing.T) {
 	valid := func() map[string]any {
@@ -188,7 +188,7 @@ func TestVerifyIntercomToken(t *testing.T) {
 			token:     func(t *testing.T) string { return testHS(t, "HS512", "other", valid()) },
 			wantCodes: []string{CodeAlgUnsupported, CodeBadSignature}},
 		{name: "alg RS256 (a Salesforce token)",
-			token:     func(t *testing.T) string { return testRS(t, "RS256", testKeys().main, "", valid()) },
+			token:     func(t *testing.T) string { return testRS(t, "RS256", diagKeys().main, "", valid()) },
 			wantCodes: []string{CodeAlgUnsupported},
 			wantText:  []string{"Salesforce"}},
 		{name: "no header alg",
@@ -274,7 +274,7 @@ func TestVerifyIntercomToken(t *testing.T) {
 			wantCodes: []string{}, wantValid: true},
 		{name: "exp in milliseconds",
 			token: func(t *testing.T) string {
-				return testHS(t, "HS256", testSecret, with(func(c map[string]any) { c["exp"] = testNow.Add(time.Hour).UnixMilli() }))
+				return testHS(t, "HS256", testSecret, with(func(c map[string]any) { c["exp"] = diagTestNow.Add(time.Hour).UnixMilli() }))
 			},
 			wantCodes: []string{CodeExpFarFuture}, wantValid: true,
 			wantText: []string{"looks like milliseconds", "divide by 1000"}},
@@ -335,7 +335,7 @@ func TestVerifyIntercomToken(t *testing.T) {
 				secret = []byte(tc.secret)
 			}
 			token := tc.token(t)
-			r := VerifyIntercomToken(token, secret, IntercomVerifyOptions{UserID: tc.userID, Clock: testClock})
+			r := VerifyIntercomToken(token, secret, IntercomVerifyOptions{UserID: tc.userID, Clock: diagTestClock})
 			if got := codes(r); !slices.Equal(got, tc.wantCodes) {
 				t.Errorf("codes = %q, want %q\n%s", got, tc.wantCodes, findingText(r))
 			}
@@ -378,9 +378,9 @@ func jsonInt(n int64) string {
 
 func TestVerifyIntercomTokenDeterministic(t *testing.T) {
 	tok := testRaw(`{"alg":"none"}`, `{"sub":1,"exp":"x","iat":`+jsonInt(unix(time.Hour))+`,"nbf":`+jsonInt(unix(time.Hour))+`}`, "", base64.RawURLEncoding)
-	first := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{Clock: testClock})
+	first := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{Clock: diagTestClock})
 	for range 20 {
-		again := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{Clock: testClock})
+		again := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{Clock: diagTestClock})
 		if !slices.Equal(first.Findings, again.Findings) {
 			t.Fatalf("findings differ between runs:\n%s\n%s", findingText(first), findingText(again))
 		}
@@ -389,7 +389,7 @@ func TestVerifyIntercomTokenDeterministic(t *testing.T) {
 
 func TestVerifySalesforceToken(t *testing.T) {
 	const iss = "https://app.example.com"
-	k := testKeys()
+	k := diagKeys()
 	main := testJWK(t, k.mainCert, "k1", "RS256")
 	keys := JWKS{Keys: []JWK{main}}
 	valid := func() map[string]any {
@@ -404,8 +404,8 @@ func TestVerifySalesforceToken(t *testing.T) {
 	noAlg.Alg = ""
 	noX5c, _ := JWKFromPublicKey(&k.main.PublicKey, "k1", "")
 	mismatched := main
-	mismatched.X5c = testJWK(t, testCert(t, k.other, testNow.Add(-time.Hour), testNow.Add(365*24*time.Hour)), "x", "").X5c
-	weakCert := testCert(t, k.weak, testNow.Add(-time.Hour), testNow.Add(365*24*time.Hour))
+	mismatched.X5c = testJWK(t, testCert(t, k.other, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour)), "x", "").X5c
+	weakCert := testCert(t, k.weak, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour))
 
 	tests := []struct {
 		name      string
@@ -505,17 +505,17 @@ func TestVerifySalesforceToken(t *testing.T) {
 			wantCodes: []string{CodeExpired}, wantKeyID: "k1", wantText: []string{"expired 5m0s ago"}},
 		{name: "certificate expires in 4 days",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, testNow.Add(-300*24*time.Hour), testNow.Add(4*24*time.Hour+time.Hour)), "k1", "RS256")}},
+			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-300*24*time.Hour), diagTestNow.Add(4*24*time.Hour+time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateExpires}, wantValid: true, wantKeyID: "k1",
 			wantText: []string{"expires in 4d1h", "keygen"}},
 		{name: "certificate expired",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, testNow.Add(-400*24*time.Hour), testNow.Add(-2*24*time.Hour)), "k1", "RS256")}},
+			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-400*24*time.Hour), diagTestNow.Add(-2*24*time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateExpired}, wantKeyID: "k1",
 			wantText: []string{"expired 2d0h ago"}},
 		{name: "certificate not valid yet",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, testNow.Add(time.Hour), testNow.Add(400*24*time.Hour)), "k1", "RS256")}},
+			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(time.Hour), diagTestNow.Add(400*24*time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateEarly}, wantValid: true, wantKeyID: "k1"},
 		{name: "JWK without x5c",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
@@ -535,7 +535,7 @@ func TestVerifySalesforceToken(t *testing.T) {
 			wantCodes: []string{CodeNoKeys}},
 		{name: "rotation: old kid still verifies",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.other, testNow.Add(-time.Hour), testNow.Add(365*24*time.Hour)), "k2", "RS256"), main}},
+			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.other, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour)), "k2", "RS256"), main}},
 			wantCodes: []string{}, wantValid: true, wantKeyID: "k1"},
 	}
 	for _, tc := range tests {
@@ -548,7 +548,7 @@ func TestVerifySalesforceToken(t *testing.T) {
 			if tc.issuer == "-" {
 				issuer = ""
 			}
-			r := VerifySalesforceToken(tc.token(t), ks, SalesforceVerifyOptions{Issuer: issuer, Subject: tc.subject, Clock: testClock})
+			r := VerifySalesforceToken(tc.token(t), ks, SalesforceVerifyOptions{Issuer: issuer, Subject: tc.subject, Clock: diagTestClock})
 			if got := codes(r); !slices.Equal(got, tc.wantCodes) {
 				t.Errorf("codes = %q, want %q\n%s", got, tc.wantCodes, findingText(r))
 			}
@@ -657,19 +657,19 @@ func BenchmarkVerifyIntercomToken(b *testing.B) {
 	tok := testHS(b, "HS256", testSecret, map[string]any{"user_id": "42", "email": "ada@example.com", "iat": unix(0), "exp": unix(time.Hour)})
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{UserID: "42", Clock: testClock}); !r.Valid {
+		if r := VerifyIntercomToken(tok, []byte(testSecret), IntercomVerifyOptions{UserID: "42", Clock: diagTestClock}); !r.Valid {
 			b.Fatal(findingText(r))
 		}
 	}
 }
 
 func BenchmarkVerifySalesforceToken(b *testing.B) {
-	k := testKeys()
+	k := diagKeys()
 	keys := JWKS{Keys: []JWK{testJWK(b, k.mainCert, "k1", "RS256")}}
 	tok := testRS(b, "RS256", k.main, "k1", map[string]any{"sub": "u-1", "iss": "i", "iat": unix(0), "exp": unix(time.Hour)})
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := VerifySalesforceToken(tok, keys, SalesforceVerifyOptions{Issuer: "i", Clock: testClock}); !r.Valid {
+		if r := VerifySalesforceToken(tok, keys, SalesforceVerifyOptions{Issuer: "i", Clock: diagTestClock}); !r.Valid {
 			b.Fatal(findingText(r))
 		}
 	}
