@@ -49,6 +49,9 @@ func parseIntercom(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //			ttl         <duration>
 //			reuse       <duration>
 //			cache_size  <n>
+//			certificate <PEM>
+//			previous_certificate <PEM> [<kid>]
+//			jwks        <path>
 //		}
 //	}
 func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -153,6 +156,21 @@ func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			field = &s.Subject
 		case "audience":
 			field = &s.Audience
+		case "certificate":
+			field = &s.Certificate
+		case "jwks":
+			field = &s.JWKS
+		case "previous_certificate":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("salesforce previous_certificate: expects a PEM and optionally its key id")
+			}
+			prev := PreviousCertificate{Certificate: args[0]}
+			if len(args) == 2 {
+				prev.KeyID = args[1]
+			}
+			s.PreviousCertificates = append(s.PreviousCertificates, prev)
+			continue
 		case "algorithm":
 			field = &s.Algorithm
 		case "ttl", "reuse":

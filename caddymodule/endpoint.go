@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -74,4 +75,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // the lifetime its tokens have left.
 func refreshIn(now, expires time.Time) time.Duration {
 	return expires.Sub(now) * 4 / 5
+}
+
+// serveJWKS publishes the Salesforce verification keys for an "Endpoint URL"
+// keyset. The document is public and changes only with the config.
+func (h *Intercom) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		return writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+	}
+	hdr.Set("Cache-Control", "public, max-age=300")
+	hdr.Set("Content-Length", strconv.Itoa(len(h.jwksDoc)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(h.jwksDoc)
+	return err
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -78,6 +79,7 @@ type Intercom struct {
 	intercom   *injector.IntercomSigner
 	salesforce *injector.SalesforceSigner
 	sfCache    *injector.TokenCache // nil without reuse
+	jwksDoc    []byte               // served at Salesforce.JWKS
 	attrNames  []string
 	marker     injector.SessionMarker
 	logger     *zap.Logger
@@ -105,6 +107,24 @@ type Salesforce struct {
 	Reuse caddy.Duration `json:"reuse,omitempty"`
 	// How many subjects' tokens to keep for reuse. Default 10 000.
 	CacheSize int `json:"cache_size,omitempty"`
+	// The public certificate of the signing key (PEM, normally
+	// {file.path}); checked to match private_key.
+	Certificate string `json:"certificate,omitempty"`
+	// Certificates of earlier keys, still published in the JWKS during a
+	// rotation.
+	PreviousCertificates []PreviousCertificate `json:"previous_certificates,omitempty"`
+	// Path at which the edge serves the public JWKS (current + previous
+	// keys) for Salesforce's "Endpoint URL" keyset type.
+	JWKS string `json:"jwks,omitempty"`
+}
+
+// PreviousCertificate is a retired key's certificate and kid.
+type PreviousCertificate struct {
+	// PEM, normally {file.path}.
+	Certificate string `json:"certificate"`
+	// The key's kid; default: derived from a {file.…} path as
+	// `caddy intercom keygen` names files (KID.cert.pem).
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -191,6 +211,9 @@ func (h *Intercom) Provision(ctx caddy.Context) error {
 		if h.salesforce, err = h.Salesforce.provision(repl); err != nil {
 			return fmt.Errorf("salesforce: %w", err)
 		}
+		if h.jwksDoc, err = h.Salesforce.provisionJWKS(repl, h.salesforce); err != nil {
+			return fmt.Errorf("salesforce: %w", err)
+		}
 		if h.Salesforce.Reuse > 0 {
 			h.sfCache = injector.NewTokenCache(time.Duration(h.Salesforce.Reuse), h.Salesforce.CacheSize, nil)
 		}
@@ -259,6 +282,72 @@ func (s *Salesforce) provision(repl *caddy.Replacer) (*injector.SalesforceSigner
 	return signer, nil
 }
 
+// provisionJWKS checks the certificates against the signing key and builds
+// the JWKS document once.
+func (s *Salesforce) provisionJWKS(repl *caddy.Replacer, signer *injector.SalesforceSigner) ([]byte, error) {
+	if s.JWKS != "" && !strings.HasPrefix(s.JWKS, "/") {
+		return nil, fmt.Errorf("jwks: %q must be a path starting with /", s.JWKS)
+	}
+	if s.Certificate == "" {
+		if s.JWKS != "" || len(s.PreviousCertificates) > 0 {
+			return nil, errors.New("certificate: required to publish a JWKS (the public certificate of private_key)")
+		}
+		return nil, nil
+	}
+	alg := s.Algorithm
+	if alg == "" {
+		alg = "RS256"
+	}
+	cert, err := parseCertificate(repl, s.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	if !injector.CertificateMatchesKey(cert, signer.PublicKey()) {
+		return nil, errors.New("certificate: does not belong to private_key (its public key differs)")
+	}
+	current, err := injector.JWKFromCertificate(cert, s.KeyID, alg)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	keys := []injector.JWK{current}
+	for i, prev := range s.PreviousCertificates {
+		kid := prev.KeyID
+		if kid == "" {
+			path, ok := strings.CutPrefix(prev.Certificate, "{file.")
+			if !ok || !strings.HasSuffix(path, "}") {
+				return nil, fmt.Errorf("previous_certificate %d: give its key id (kid) as a second argument", i+1)
+			}
+			kid = injector.KeyIDFromPath(strings.TrimSuffix(path, "}"))
+		}
+		pc, err := parseCertificate(repl, prev.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
+		}
+		jwk, err := injector.JWKFromCertificate(pc, kid, alg)
+		if err != nil {
+			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
+		}
+		keys = append(keys, jwk)
+	}
+	doc, err := injector.JWKSDocument(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	return doc, nil
+}
+
+func parseCertificate(repl *caddy.Replacer, value string) (*x509.Certificate, error) {
+	text := repl.ReplaceAll(value, "")
+	if text == "" {
+		return nil, errors.New("resolves to an empty value (check the file it names)")
+	}
+	certs, err := injector.ParseCertificatesPEM([]byte(text))
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
 // Validate reports configuration that Provision accepted but that cannot work.
 func (h *Intercom) Validate() error {
 	if h.intercom == nil {
@@ -279,6 +368,9 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	if h.Endpoint != "" && r.URL.Path == h.Endpoint {
 		return h.serveEndpoint(w, r)
+	}
+	if h.jwksDoc != nil && r.URL.Path == h.Salesforce.JWKS {
+		return h.serveJWKS(w, r)
 	}
 	if !rewritable(r) {
 		return next.ServeHTTP(w, r)
