@@ -1,0 +1,330 @@
+package injector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeResult is what testdata/snippet/harness.js reports.
+type nodeResult struct {
+	Calls []struct {
+		Method string         `json:"method"`
+		Arg    map[string]any `json:"arg"`
+		Via    string         `json:"via"`
+	} `json:"calls"`
+	Fetches []struct {
+		URL  string         `json:"url"`
+		Init map[string]any `json:"init"`
+		At   int64          `json:"at"`
+	} `json:"fetches"`
+	SF []struct {
+		Method string `json:"method"`
+		Arg    any    `json:"arg"`
+	} `json:"sf"`
+	Scripts []struct {
+		Src   string `json:"src"`
+		Nonce string `json:"nonce"`
+		Async bool   `json:"async"`
+	} `json:"scripts"`
+	Widgets        int            `json:"widgets"`
+	Settings       map[string]any `json:"settings"`
+	TypeofIntercom string         `json:"typeofIntercom"`
+	Edge           *struct {
+		Refreshes       int      `json:"refreshes"`
+		RefreshFailures int      `json:"refreshFailures"`
+		SFAttempts      int      `json:"sfAttempts"`
+		SFTokens        int      `json:"sfTokens"`
+		SFClears        int      `json:"sfClears"`
+		Shutdowns       int      `json:"shutdowns"`
+		Loader          bool     `json:"loader"`
+		Log             []string `json:"log"`
+	} `json:"edge"`
+	Errors []string       `json:"errors"`
+	Extra  map[string]any `json:"extra"`
+}
+
+func (r *nodeResult) methods() []string {
+	var m []string
+	for _, c := range r.Calls {
+		m = append(m, c.Method+"/"+c.Via)
+	}
+	return m
+}
+
+// runScenario runs ScriptBody(s, opts) through one scenario of the harness.
+// Node is required: CI has it, and skipping would let the behaviour rot.
+func runScenario(t *testing.T, scenario string, s Settings, opts SnippetOptions) *nodeResult {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node (Node.js >= 18) is not on PATH: the snippet behaviour tests run the script in Node; install it (Debian: apt-get install -y nodejs)")
+	}
+	refresh := opts.RefreshIn
+	if refresh <= 0 {
+		refresh = DefaultRefreshIn
+	}
+	in, err := json.Marshal(map[string]any{
+		"body":     string(ScriptBody(s, opts)),
+		"scenario": scenario,
+		"params": map[string]any{
+			"app_id": s.AppID, "api_base": s.APIBase, "user_id": s.UserID,
+			"refresh_ms": refresh.Milliseconds(), "nonce": "pageNonce123",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "snippet", "harness.js"))
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("harness %s: %v\n%s", scenario, err, stderr.String())
+	}
+	var r nodeResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("harness output: %v\n%s", err, out)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("errors in the page: %q", r.Errors)
+	}
+	if r.Edge == nil {
+		t.Fatal("window.__intercomEdge missing")
+	}
+	for _, entry := range r.Edge.Log {
+		for _, secret := range []string{s.IntercomUserJWT, s.SalesforceIdentityToken, s.UserHash, "jwt-", "sf-"} {
+			if secret != "" && strings.Contains(entry, secret) {
+				t.Errorf("log entry %q contains a token", entry)
+			}
+		}
+		if strings.HasPrefix(entry, "error:") {
+			t.Errorf("script logged %q", entry)
+		}
+	}
+	return &r
+}
+
+// trusted is what the page must see for baseSettings (JSON numbers aside).
+func trusted(s Settings) map[string]any {
+	m := map[string]any{"app_id": s.AppID, "user_id": s.UserID}
+	for k, v := range map[string]string{"api_base": s.APIBase, "intercom_user_jwt": s.IntercomUserJWT,
+		"salesforce_identity_token": s.SalesforceIdentityToken, "user_hash": s.UserHash} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func with(m map[string]any, kv ...any) map[string]any {
+	out := make(map[string]any, len(m)+len(kv)/2)
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+func eq(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %#v\nwant %#v", what, got, want)
+	}
+}
+
+func TestSnippetBehaviour(t *testing.T) {
+	base := baseSettings()
+	tb := trusted(base)
+	sfSettings := base
+	sfSettings.SalesforceIdentityToken = testSFToken
+	endpoint := SnippetOptions{Endpoint: "/intercom/jwt", RefreshIn: 5 * time.Second}
+
+	tests := []struct {
+		scenario string
+		s        Settings
+		opts     SnippetOptions
+		check    func(t *testing.T, r *nodeResult)
+	}{
+		{"settings_after", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "initial settings", r.Extra["initial"], tb)
+			eq(t, "settings", r.Settings, with(tb, "custom", "keep", "other", float64(1)))
+			eq(t, "settings after delete", r.Extra["heldAfterDelete"], with(tb, "custom", "keep", "other", float64(1)))
+		}},
+		{"settings_reference", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "user_id read from the page's own reference", r.Extra["heldUserID"], base.UserID)
+			eq(t, "settings", r.Settings, with(tb, "custom", "held"))
+		}},
+		{"settings_var", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "settings", r.Settings, with(tb, "custom", "keep"))
+			eq(t, "still an accessor", r.Extra["stillAccessor"], true)
+		}},
+		{"settings_before", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			// user_hash was not configured: the page's own stays.
+			eq(t, "settings", r.Settings, with(tb, "custom", "keep", "user_hash", "forged"))
+		}},
+		{"settings_frozen", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "settings", r.Settings, with(tb, "custom", "keep"))
+		}},
+		{"boot_update", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/queue", "update/queue", "update/live", "boot/live", "show/live"})
+			eq(t, "queued boot", r.Calls[0].Arg, with(tb, "custom", float64(1)))
+			eq(t, "queued update", r.Calls[1].Arg, with(tb, "custom", float64(2)))
+			eq(t, "queued bare update", r.Calls[2].Arg, tb)
+			eq(t, "update after the widget replaced the queue", r.Calls[3].Arg, with(tb, "custom", float64(3)))
+			eq(t, "boot via .call", r.Calls[4].Arg, tb)
+			eq(t, "show", r.Calls[5].Arg, map[string]any(nil))
+			eq(t, "typeof before", r.Extra["typeofBefore"], "function")
+			eq(t, "typeof after", r.Extra["typeofAfter"], "function")
+			eq(t, "queue length through the proxy", r.Extra["queued"], float64(3))
+			eq(t, "one proxy per function", r.Extra["sameProxy"], true)
+			eq(t, "widget's .booted through the proxy", r.Extra["booted"], true)
+			eq(t, "settings", r.Settings, with(tb, "custom", "page"))
+		}},
+		{"loader_none", base, SnippetOptions{Loader: true}, func(t *testing.T, r *nodeResult) {
+			if len(r.Scripts) != 1 {
+				t.Fatalf("scripts = %+v, want the widget once", r.Scripts)
+			}
+			eq(t, "widget src", r.Scripts[0].Src, "https://widget.intercom.io/widget/"+testAppID)
+			eq(t, "widget nonce (ours, handed on)", r.Scripts[0].Nonce, "pageNonce123")
+			eq(t, "async", r.Scripts[0].Async, true)
+			eq(t, "calls", r.methods(), []string{"boot/auto"})
+			eq(t, "boot", r.Calls[0].Arg, tb)
+			eq(t, "edge.loader", r.Edge.Loader, true)
+		}},
+		{"loader_page_has", base, SnippetOptions{Loader: true}, func(t *testing.T, r *nodeResult) {
+			eq(t, "widgets", r.Widgets, 1)
+			eq(t, "scripts", len(r.Scripts), 1)
+			eq(t, "nonce (the page's loader sets none)", r.Scripts[0].Nonce, "")
+			eq(t, "edge.loader", r.Edge.Loader, false)
+			eq(t, "calls", r.methods(), []string{"boot/auto"})
+			eq(t, "boot", r.Calls[0].Arg, tb)
+		}},
+		{"loader_page_on_load", base, SnippetOptions{Loader: true}, func(t *testing.T, r *nodeResult) {
+			eq(t, "widgets", r.Widgets, 1)
+			eq(t, "edge.loader", r.Edge.Loader, false)
+		}},
+		{"loader_off", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "scripts", len(r.Scripts), 0)
+			eq(t, "typeof Intercom", r.TypeofIntercom, "undefined")
+		}},
+		{"refresh", base, endpoint, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches just before RefreshIn", r.Extra["fetchesBeforeDue"], float64(0))
+			eq(t, "fetches at RefreshIn", r.Extra["fetchesAtDue"], float64(1))
+			eq(t, "fetches at 79 s (80% of 100 s not reached)", r.Extra["fetchesAt79s"], float64(1))
+			eq(t, "fetches at 81 s", r.Extra["fetchesAt81s"], float64(2))
+			eq(t, "fetch url", r.Fetches[0].URL, "/intercom/jwt")
+			eq(t, "fetch init", r.Fetches[0].Init, map[string]any{"credentials": "same-origin", "cache": "no-store",
+				"headers": map[string]any{"Accept": "application/json"}})
+			eq(t, "calls", r.methods(), []string{"boot/auto", "update/live", "update/live"})
+			eq(t, "first update", r.Calls[1].Arg, with(tb, "intercom_user_jwt", "jwt-2"))
+			eq(t, "second update", r.Calls[2].Arg, with(tb, "intercom_user_jwt", "jwt-3"))
+			eq(t, "settings after the first refresh", r.Extra["settingsAfterFirst"], with(tb, "intercom_user_jwt", "jwt-2"))
+			eq(t, "refreshes", r.Edge.Refreshes, 2)
+		}},
+		{"refresh_401", sfSettings, endpoint, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches", len(r.Fetches), 1)
+			eq(t, "calls", r.methods(), []string{"boot/auto", "shutdown/live", "boot/live"})
+			// After logout the trusted identity is gone: a later boot is anonymous.
+			eq(t, "boot after logout", r.Calls[2].Arg, map[string]any{"app_id": testAppID, "api_base": testAPIBase})
+			eq(t, "salesforce", len(r.SF), 1)
+			eq(t, "clearSession", r.SF[0].Method+"/"+toString(r.SF[0].Arg), "clearSession/true")
+			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
+			eq(t, "sfClears", r.Edge.SFClears, 1)
+			eq(t, "settings", r.Settings, map[string]any{"app_id": testAppID, "api_base": testAPIBase})
+		}},
+		{"refresh_neterr", base, endpoint, func(t *testing.T, r *nodeResult) {
+			var gaps []int64
+			for i := 1; i < len(r.Fetches); i++ {
+				gaps = append(gaps, r.Fetches[i].At-r.Fetches[i-1].At)
+			}
+			eq(t, "retry gaps (ms)", gaps, []int64{2000, 4000, 8000, 16000, 32000})
+			eq(t, "refreshFailures", r.Edge.RefreshFailures, 6)
+			eq(t, "refreshes", r.Edge.Refreshes, 0)
+		}},
+		{"refresh_recover", base, endpoint, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches after 502, network error, 200", r.Extra["fetchesAfterRecover"], float64(3))
+			eq(t, "fetches 81 s later (timed from expires_at)", len(r.Fetches), 4)
+			eq(t, "refreshFailures", r.Edge.RefreshFailures, 2)
+			eq(t, "refreshes", r.Edge.Refreshes, 2)
+			eq(t, "calls", r.methods(), []string{"boot/auto", "update/live", "update/live"})
+			eq(t, "update", r.Calls[1].Arg, with(tb, "intercom_user_jwt", "jwt-3"))
+		}},
+		{"refresh_user_changed", base, endpoint, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches", len(r.Fetches), 1)
+			eq(t, "calls", r.methods(), []string{"boot/auto", "shutdown/live"})
+			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
+		}},
+		{"sf_retry", sfSettings, SnippetOptions{Endpoint: "/intercom/jwt", RefreshIn: time.Hour}, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches after a storm of rejections", r.Extra["fetchesAfterStorm"], float64(3))
+			eq(t, "fetches while the event keeps firing", r.Extra["fetchesWhileNoisy"], float64(3))
+			eq(t, "fetches after 60 s of quiet", r.Extra["fetchesAfterQuiet"], float64(4))
+			eq(t, "sfAttempts", r.Edge.SFAttempts, 4)
+			eq(t, "sfTokens", r.Edge.SFTokens, 4)
+			for i, c := range r.SF {
+				eq(t, "salesforce call", c.Method, "setIdentityToken")
+				eq(t, "salesforce arg", c.Arg, map[string]any{"identityTokenType": "JWT",
+					"identityToken": "sf-" + string(rune('1'+i))})
+			}
+		}},
+		{"sf_no_endpoint", sfSettings, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "fetches", len(r.Fetches), 0)
+			eq(t, "salesforce calls", len(r.SF), 1)
+			eq(t, "salesforce arg", r.SF[0].Arg, map[string]any{"identityTokenType": "JWT", "identityToken": testSFToken})
+			eq(t, "sfAttempts", r.Edge.SFAttempts, 1)
+		}},
+		{"shutdown_before_boot", sfSettings, SnippetOptions{Shutdown: true}, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"shutdown/queue", "boot/queue"})
+			eq(t, "boot", r.Calls[1].Arg, with(trusted(sfSettings), "custom", float64(1)))
+			eq(t, "salesforce", len(r.SF), 1)
+			eq(t, "clearSession", r.SF[0].Method+"/"+toString(r.SF[0].Arg), "clearSession/true")
+			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
+		}},
+		{"shutdown_loader", base, SnippetOptions{Shutdown: true, Loader: true}, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"shutdown/queue", "boot/auto"})
+			eq(t, "boot", r.Calls[1].Arg, tb)
+		}},
+		{"shutdown_only", Settings{AppID: testAppID}, SnippetOptions{Shutdown: true, Loader: true}, func(t *testing.T, r *nodeResult) {
+			eq(t, "settings before the page's", r.Extra["settingsBefore"], "undefined")
+			eq(t, "calls", r.methods(), []string{"shutdown/queue", "boot/queue"})
+			eq(t, "the page's anonymous boot, untouched", r.Calls[1].Arg, map[string]any{"app_id": "page"})
+			eq(t, "window.Intercom back to a plain property", r.Extra["plainProperty"], true)
+			eq(t, "widgets (no loader of ours)", r.Widgets, 1)
+			eq(t, "salesforce", len(r.SF), 1)
+			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
+			eq(t, "sfClears", r.Edge.SFClears, 1)
+		}},
+		{"hostile", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "settings after null and 5", r.Extra["settingsAfterNull"], tb)
+			calls, _ := r.Extra["pageCalls"].([]any)
+			want := []any{
+				[]any{"boot", tb},
+				[]any{"update", tb},
+				[]any{"update", tb},
+				[]any{"trackEvent", "x"},
+			}
+			eq(t, "page function calls", calls, want)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			tt.check(t, runScenario(t, tt.scenario, tt.s, tt.opts))
+		})
+	}
+}
+
+func toString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
