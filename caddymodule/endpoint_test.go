@@ -177,7 +177,9 @@ func TestSessionHygiene(t *testing.T) {
 }
 
 // hasShutdown reports whether the injected script will shut down the
-// Messenger before booting.
+// Messenger before booting: the full script's option, or the shutdown-only
+// script of an anonymous page.
 func hasShutdown(page string) bool {
-	return strings.Contains(page, `"shutdown":true`)
+	return strings.Contains(page, `"shutdown":true`) ||
+		(!strings.Contains(page, "intercom_user_jwt") && strings.Contains(page, "f('shutdown')"))
 }

@@ -5,7 +5,6 @@ package injector
 
 import (
 	"io"
-	"time"
 )
 
 type Outcome uint8
@@ -31,28 +30,3 @@ func NewRewriter(dst io.Writer, snippet []byte, opts RewriterOptions) *Rewriter 
 func (r *Rewriter) Write(p []byte) (int, error)                                 { return 0, nil }
 func (r *Rewriter) Close() error                                                { return nil }
 func (r *Rewriter) Outcome() Outcome                                            { return 0 }
-
-type Settings struct {
-	AppID, APIBase, UserID            string
-	IntercomUserJWT                   string
-	SalesforceIdentityToken, UserHash string
-}
-type SnippetOptions struct {
-	Loader    bool
-	Endpoint  string
-	RefreshIn time.Duration
-	Shutdown  bool
-}
-
-func ScriptBody(s Settings, opts SnippetOptions) []byte { return nil }
-func ScriptTag(body []byte, nonce string) []byte        { return nil }
-func ScriptHash(body []byte) string                     { return "" }
-
-type CSPPlan struct {
-	Nonce      string
-	Enforced   []string
-	ReportOnly []string
-	Changed    bool
-}
-
-func PlanCSP(enforced, reportOnly []string, scriptBody []byte) CSPPlan { return CSPPlan{} }
