@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,6 +33,7 @@ type injectingWriter struct {
 	wroteHeader bool
 	status      int
 	rewriter    *injector.Rewriter // nil: pass-through
+	body, tag   *[]byte            // pooled: our script's body and <script> tag
 	snippetLen  int
 	plan        injector.CSPPlan
 	gunzip      *gunzipPipe // non-nil when decoding an upstream's gzip
@@ -83,13 +85,16 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 		return outcomeEncoded, nil
 	}
 
-	body, err := w.scriptBody()
+	w.body, w.tag = getBuffer(), getBuffer()
+	body, err := w.appendScriptBody((*w.body)[:0])
 	if err != nil {
 		w.stopGunzip()
 		return outcomeError, err
 	}
+	*w.body = body
 	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), body)
-	snippet := injector.ScriptTag(body, w.plan.Nonce)
+	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.plan.Nonce)
+	*w.tag = snippet
 	w.snippetLen = len(snippet)
 	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decide})
 	if w.gunzip != nil {
@@ -98,12 +103,12 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 	return "", nil
 }
 
-// scriptBody signs the tokens and builds our script; for an anonymous
-// visitor with a stale session it is only the shutdown.
-func (w *injectingWriter) scriptBody() ([]byte, error) {
+// appendScriptBody signs the tokens and appends our script to dst; for an
+// anonymous visitor with a stale session it is only the shutdown.
+func (w *injectingWriter) appendScriptBody(dst []byte) ([]byte, error) {
 	h := w.h
 	if w.id.UserID == "" {
-		return injector.ScriptBody(injector.Settings{AppID: h.AppID, APIBase: h.apiBase}, injector.SnippetOptions{Shutdown: true}), nil
+		return injector.AppendScriptBody(dst, injector.Settings{AppID: h.AppID, APIBase: h.apiBase}, injector.SnippetOptions{Shutdown: true}), nil
 	}
 	settings, expires, err := h.settings(w.id)
 	if err != nil {
@@ -114,7 +119,7 @@ func (w *injectingWriter) scriptBody() ([]byte, error) {
 		opts.Endpoint = h.Endpoint
 		opts.RefreshIn = refreshIn(time.Now(), expires)
 	}
-	return injector.ScriptBody(settings, opts), nil
+	return injector.AppendScriptBody(dst, settings, opts), nil
 }
 
 func (w *injectingWriter) stopGunzip() {
@@ -271,6 +276,21 @@ func (w *injectingWriter) finish(err error) error {
 // reverse_proxy aborts with http.ErrAbortHandler.
 func (w *injectingWriter) release() {
 	w.stopGunzip()
+	putBuffer(w.body)
+	putBuffer(w.tag)
+	w.body, w.tag = nil, nil
+}
+
+// snippetBuffers recycles the per-request script buffers (~8 KiB each).
+var snippetBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 12<<10); return &b }}
+
+func getBuffer() *[]byte { return snippetBuffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	// Keep the pool from holding on to the odd huge buffer.
+	if b != nil && cap(*b) <= 64<<10 {
+		snippetBuffers.Put(b)
+	}
 }
 
 func isHTML(contentType string) bool {

@@ -315,23 +315,22 @@ func appendU4(b []byte, r rune) []byte {
 // escaped: the nonce comes from an upstream header, and no bytes that could
 // end the attribute or the tag may reach the page.
 func ScriptTag(body []byte, nonce string) []byte {
-	if !validNonce(nonce) {
-		nonce = ""
-	}
-	n := len("<script></script>") + len(body)
-	if nonce != "" {
-		n += len(` nonce=""`) + len(nonce)
-	}
-	b := make([]byte, 0, n)
-	if nonce != "" {
-		b = append(b, `<script nonce="`...)
-		b = append(b, nonce...)
-		b = append(b, `">`...)
+	n := len(`<script nonce=""></script>`) + len(nonce) + len(body)
+	return AppendScriptTag(make([]byte, 0, n), body, nonce)
+}
+
+// AppendScriptTag appends ScriptTag(body, nonce) to dst, for callers that
+// reuse a buffer.
+func AppendScriptTag(dst, body []byte, nonce string) []byte {
+	if validNonce(nonce) {
+		dst = append(dst, `<script nonce="`...)
+		dst = append(dst, nonce...)
+		dst = append(dst, `">`...)
 	} else {
-		b = append(b, "<script>"...)
+		dst = append(dst, "<script>"...)
 	}
-	b = append(b, body...)
-	return append(b, "</script>"...)
+	dst = append(dst, body...)
+	return append(dst, "</script>"...)
 }
 
 // validNonce reports whether v matches CSP's base64-value grammar:
