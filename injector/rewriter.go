@@ -592,16 +592,26 @@ const (
 	tailRaw                     // raw text of tailTag: "</tailTag" and a delimiter
 )
 
+// shortTail is the length under which an incomplete token is always
+// rescanned rather than classified.
+const shortTail = 16
+
 // setTail records the kind of the incomplete token that starts at pos; tt is
 // its type, or ErrorToken if the tokenizer returned nothing for it.
 func (r *Rewriter) setTail(data []byte, pos int, st scanState, tt html.TokenType) {
 	r.tailStart, r.tailTag = pos, ""
 	tail := data[pos:]
 	switch {
-	case len(tail) == 0:
+	case len(tail) < shortTail:
+		// Cheap to rescan, and the first bytes of a token have lookahead
+		// quirks: "<!>" is complete only once the byte after it is seen.
 		r.tail = tailAny
-	case st.rawTag != "" && (tt == html.TextToken || tt == html.ErrorToken):
+	case st.rawTag != "" && tt == html.TextToken:
 		r.tail, r.tailTag = tailRaw, st.rawTag
+	case st.rawTag != "" && tt == html.ErrorToken:
+		// The raw text was empty and its end tag is in progress:
+		// "<title></title lang=en".
+		r.tail = tailMarkup
 	case tt == html.TextToken && st.template > 0:
 		r.tail = tailText
 	case tt == html.TextToken && bytes.IndexByte(tail, '<') < 0:
