@@ -1,0 +1,655 @@
+package injector
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+)
+
+var update = flag.Bool("update", false, "rewrite the rewriter golden files and the FuzzRewriter seed corpus")
+
+// testSnippet is a fixed marker, easy to spot in golden files.
+var testSnippet = []byte("<script>/*SNIPPET*/</script>")
+
+// tinyWindowPage has its </head> end exactly at byte len(tinyWindowPage); the
+// window cases use it to pin the boundary.
+const tinyWindowPage = "<!DOCTYPE html><html><head><title>Window</title></head>"
+
+type rewriterCase struct {
+	name   string
+	in     string
+	window int // 0 = default
+	want   Outcome
+}
+
+// rewriterCases are the golden cases: output in testdata/rewriter/<name>.golden.
+var rewriterCases = []rewriterCase{
+	// </head> where a naive search would find it.
+	{name: "head_in_script_string", want: Injected,
+		in: "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>Demo</title>\n" +
+			"<script>var s = \"</head><body>\";</script>\n</head>\n<body><p>hi</p></body>\n</html>\n"},
+	{name: "head_in_template_script", want: Injected,
+		in: "<!DOCTYPE html><html><head><template><script>document.write(\"</head>\")</script>" +
+			"<div><body>x</body></div></template><link rel=stylesheet href=a.css></head><body>"},
+	{name: "head_in_style", want: Injected,
+		in: "<!doctype html><html><head><style>a::after{content:\"</head><body>\"}</style></head><body>"},
+	{name: "head_in_title", want: Injected,
+		in: "<!DOCTYPE html><html><head><title>a </head> <body> b</title></head><body>"},
+	{name: "noscript_in_head", want: Injected,
+		in: "<!DOCTYPE html><html><head><noscript><p>enable JS</p></head><script></noscript>" +
+			"<meta name=x></head><body>"},
+	{name: "head_in_attributes", want: Injected,
+		in: "<!DOCTYPE html><html><head><meta name=\"description\" content=\"</head><body><script>\">" +
+			"<link rel='alternate' title='</head><p>' href=x><meta name=x content=</head ></head><body>"},
+	{name: "empty_title_end_tag_attrs", want: Injected,
+		in: "<!DOCTYPE html><html><head><title></title data-note=\"an end tag may carry attributes\"></head><body>"},
+	{name: "cdata_in_head", want: Injected,
+		in: "<!DOCTYPE html><html><head><![CDATA[</head>]]></head>"},
+
+	// Case.
+	{name: "uppercase_script", want: Injected,
+		in: "<!DOCTYPE HTML>\n<HTML>\n<HEAD>\n<TITLE>Upper</TITLE>\n<Script SRC=\"app.js\"></Script>\n</HEAD>\n<BODY>\n"},
+	{name: "uppercase_head_end", want: Injected,
+		in: "<HTML><HEAD><META CHARSET=UTF-8></HeAd><BODY>"},
+	{name: "script_self_closing", want: Injected,
+		in: "<!DOCTYPE html><head><script/><title>x</title>"},
+
+	// Comments.
+	{name: "comments", want: Injected,
+		in: "<!DOCTYPE html>\n<!-- </head> <body> <script> -->\n<html><head><!-- a -- b --!><title>x</title><!---->" +
+			"<!--></head>--></head><body>"},
+	{name: "conditional_comments", want: Injected,
+		in: "<!DOCTYPE html>\n<html>\n<head>\n" +
+			"<!--[if lt IE 9]><script src=\"html5shiv.js\"></script><![endif]-->\n" +
+			"<!--[if IE]><link rel=\"stylesheet\" href=\"ie.css\"><![endif]-->\n" +
+			"<![if !IE]><link rel=\"stylesheet\" href=\"modern.css\"><![endif]>\n" +
+			"<link rel=\"stylesheet\" href=\"main.css\">\n</head>\n<body class=\"home\">\n</body>\n</html>\n"},
+	{name: "conditional_html", want: Injected,
+		in: "<!DOCTYPE html>\n<!--[if lt IE 9]><html class=\"ie\"><![endif]-->\n<!--[if gte IE 9]><!--><html><!--<![endif]-->\n" +
+			"<head><title>t</title></head><body></body></html>"},
+
+	// Missing head and/or body.
+	{name: "no_head", want: Injected,
+		in: "<!DOCTYPE html>\n<html>\n<body>\n<h1>Hello</h1>\n</body>\n</html>\n"},
+	{name: "no_head_no_body", want: Injected,
+		in: "<!DOCTYPE html>\n<title>Tiny</title>\n<p>Hello"},
+	{name: "no_body", want: Injected,
+		in: "<!DOCTYPE html>\n<html>\n<head>\n<title>Redirect</title>\n" +
+			"<meta http-equiv=\"refresh\" content=\"0; url=/next\">\n</head>\n</html>\n"},
+	{name: "no_body_unclosed_head", want: NoInjectionPoint,
+		in: "<html><head><title>x</title><meta charset=utf-8>\n"},
+	{name: "text_in_head", want: Injected,
+		in: "<html><head><title>t</title>\nHello world"},
+	{name: "doctype_then_text", want: Injected, in: "<!DOCTYPE html>Hello"},
+	{name: "end_body_in_head", want: Injected,
+		in: "<!DOCTYPE html><html><head><title>x</title></body></html>"},
+	{name: "body_only_tag_in_head", want: Injected,
+		in: "<!DOCTYPE html><html><head><meta charset=utf-8><textarea></head></textarea>"},
+	{name: "custom_element", want: Injected,
+		in: "<!DOCTYPE html><html><head><my-widget></my-widget></head>"},
+	{name: "svg_first", want: Injected, in: "<!DOCTYPE html><svg><script>x()</script></svg>"},
+	{name: "frameset", want: Injected,
+		in: "<!DOCTYPE html><html><head><title>f</title><frameset cols=\"50%,50%\"><frame src=a></frameset>"},
+	{name: "template_in_head", want: Injected,
+		in: "<!DOCTYPE html><html><head><template id=t><div><p>x</p>text</div><template><span></span>" +
+			"</template><body></template><meta charset=utf-8></head><body>"},
+	{name: "template_unclosed", want: NoInjectionPoint,
+		in: "<!DOCTYPE html><html><head><template><div></div></head><body><p>x</p>"},
+	{name: "style_with_comment", want: Injected,
+		in: "<!DOCTYPE html><html><head><style><!-- a{} --></style><script>"},
+	{name: "xml_prolog", want: Injected,
+		in: "<?xml version=\"1.0\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>x</title></head>"},
+	{name: "crlf", want: Injected,
+		in: "<!DOCTYPE html>\r\n<html>\r\n<head>\r\n<title>x</title>\r\n</head>\r\n<body>\r\n</body>\r\n</html>\r\n"},
+	{name: "lone_lt_at_end", want: Injected, in: "<!DOCTYPE html><html><head><title>x</title>\n<"},
+	{name: "unclosed_tag_at_end", want: NoInjectionPoint, in: "<!DOCTYPE html><html><head><body"},
+	{name: "empty", want: NoInjectionPoint, in: ""},
+	{name: "whitespace_only", want: NoInjectionPoint, in: " \n\t\r\n"},
+	{name: "comment_only", want: NoInjectionPoint, in: "<!-- nothing here -->\n"},
+
+	// BOM and doctype.
+	{name: "bom_doctype", want: Injected,
+		in: "\ufeff<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><script src=\"a.js\"></script></head>"},
+	{name: "bom_body", want: Injected, in: "\ufeff<body><p>x</p></body>"},
+	{name: "bom_fragment", want: Fragment, in: "\ufeff<div>x</div>"},
+	{name: "bom_only", want: NoInjectionPoint, in: "\ufeff"},
+	{name: "partial_bom", want: Fragment, in: "\xef\xbb"},
+
+	// Fragments.
+	{name: "fragment_div", want: Fragment,
+		in: "<div id=\"result\" hx-swap-oob=\"true\">\n  <p>Saved</p>\n</div>\n"},
+	{name: "fragment_tr", want: Fragment, in: "<tr><td>1</td><td>Alice</td></tr>"},
+	{name: "fragment_text", want: Fragment, in: "Saved at 12:00"},
+	{name: "fragment_after_comment", want: Fragment, in: "\n  <!-- partial -->\n  <li>one</li>"},
+	{name: "fragment_script", want: Fragment, in: "<script>htmx.process(document.body)</script><div></div>"},
+	{name: "fragment_end_tag_first", want: Fragment, in: "</head></div><div>x</div>"},
+	{name: "fragment_lt_text", want: Fragment, in: "a < b"},
+
+	// Scan window.
+	{name: "head_over_window", window: 128, want: NoInjectionPoint,
+		in: "<!DOCTYPE html><html><head>" + strings.Repeat("<meta name=\"k\" content=\"v\">", 8) + "</head><body>"},
+	{name: "comment_over_window", window: 64, want: NoInjectionPoint,
+		in: "<!DOCTYPE html><html><head><!-- " + strings.Repeat("x", 100) + " --></head>"},
+	{name: "point_ends_at_window", window: len(tinyWindowPage), want: Injected,
+		in: tinyWindowPage + "<body>" + strings.Repeat("b", 100)},
+	{name: "point_crosses_window", window: len(tinyWindowPage) - 1, want: NoInjectionPoint,
+		in: tinyWindowPage + "<body>" + strings.Repeat("b", 100)},
+	{name: "fragment_within_window", window: 8, want: Fragment, in: "<p>" + strings.Repeat("x", 100)},
+
+	// Bytes that are not valid UTF-8, and NUL.
+	{name: "invalid_utf8", want: Injected,
+		in: "<!DOCTYPE html><html><head><title>\xff\xfe caf\xc3</title><meta name=\"\x80\" content='\xc0\xaf'>" +
+			"</head><body>\xed\xa0\x80"},
+	{name: "invalid_utf8_text", want: Injected, in: "<!DOCTYPE html><html><head>\xff</head>"},
+	{name: "invalid_utf8_fragment", want: Fragment, in: "\xfe\xff<p>x</p>"},
+	{name: "nul", want: Injected,
+		in: "<!DOCTYPE html><html><head><title>a\x00b</title><meta content=\"\x00\"><scr\x00ipt>x</scr\x00ipt></head>"},
+	{name: "nul_text", want: Injected, in: "<!DOCTYPE html><html><head>\x00</head>"},
+
+	// A realistic page; like every case it is also written 1 byte at a time.
+	{name: "split_page", want: Injected, in: realisticPage},
+}
+
+const realisticPage = `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Orders &amp; Invoices — Acme</title>
+  <link rel="preconnect" href="https://cdn.example.com">
+  <link rel="stylesheet" href="/static/app.css?v=42">
+  <style>
+    body { font-family: system-ui, sans-serif; margin: 0 }
+    .banner::after { content: "</head>"; }
+  </style>
+  <!-- Google Tag Manager placeholder: <script>gtm()</script> -->
+  <noscript><img src="/pixel.gif" alt=""></noscript>
+  <script async src="https://www.googletagmanager.com/gtag/js?id=G-XXXX"></script>
+  <script>window.dataLayer = window.dataLayer || []; if (a < b && c > d) { x = "</script" + ">"; }</script>
+</head>
+<body class="orders">
+  <header><h1>Orders</h1></header>
+  <main>
+    <table><tr><td>1</td><td>Widget</td></tr></table>
+  </main>
+</body>
+</html>
+`
+
+func goldenPath(name string) string { return filepath.Join("testdata", "rewriter", name+".golden") }
+
+// runRewriter writes in to a Rewriter in the given chunk sizes (cycled; nil
+// = one Write) and closes it. It fails the test unless Decide runs exactly
+// once, before the first byte reaches dst, with the outcome the Rewriter
+// reports. If oracle is set it also checks after every Write that the
+// Rewriter decided exactly when a fresh Rewriter given the whole prefix in
+// one Write decides: resuming must neither miss nor invent a decision.
+func runRewriter(t testing.TB, in []byte, window int, chunks []int, oracle bool) ([]byte, Outcome) {
+	t.Helper()
+	var out bytes.Buffer
+	dst := &orderedWriter{buf: &out}
+	var r *Rewriter
+	r = NewRewriter(dst, testSnippet, RewriterOptions{ScanWindow: window, Decide: func(o Outcome) {
+		dst.decided++
+		if out.Len() != 0 {
+			t.Errorf("Decide(%v) called after %d bytes were written", o, out.Len())
+		}
+		if o == Pending {
+			t.Errorf("Decide(Pending)")
+		}
+		if got := r.Outcome(); got != o {
+			t.Errorf("Outcome() = %v inside Decide(%v)", got, o)
+		}
+	}})
+	rest, k := in, 0
+	for len(rest) > 0 {
+		n := len(rest)
+		if len(chunks) > 0 {
+			n = min(chunks[k%len(chunks)], n)
+			k++
+		}
+		if wn, err := r.Write(rest[:n]); wn != n || err != nil {
+			t.Fatalf("Write(%d bytes) = %d, %v", n, wn, err)
+		}
+		rest = rest[n:]
+		if oracle {
+			prefix := in[:len(in)-len(rest)]
+			ref := NewRewriter(io.Discard, testSnippet, RewriterOptions{ScanWindow: window})
+			ref.Write(prefix)
+			if got, want := r.Outcome(), ref.Outcome(); got != want {
+				t.Fatalf("after %d bytes in chunks %v: outcome %v, but the whole prefix decides %v",
+					len(prefix), chunks, got, want)
+			}
+		}
+	}
+	if dst.decided > 1 {
+		t.Errorf("Decide called %d times before Close", dst.decided)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if dst.decided != 1 {
+		t.Errorf("Decide called %d times, want 1", dst.decided)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	return out.Bytes(), r.Outcome()
+}
+
+// orderedWriter counts Decide calls so runRewriter can check their order.
+type orderedWriter struct {
+	buf     *bytes.Buffer
+	decided int
+}
+
+func (w *orderedWriter) Write(p []byte) (int, error) {
+	if w.decided != 1 {
+		return 0, fmt.Errorf("write with %d Decide calls so far", w.decided)
+	}
+	return w.buf.Write(p)
+}
+
+// checkSplice fails unless out is in, or (exactly when outcome is Injected)
+// in with testSnippet inserted once before a start tag, end tag or text
+// token of in. It returns the insertion offset, or -1.
+func checkSplice(t testing.TB, in, out []byte, outcome Outcome) int {
+	t.Helper()
+	if outcome != Injected {
+		if !bytes.Equal(in, out) {
+			t.Fatalf("outcome %v but output differs from input:\n in: %q\nout: %q", outcome, in, out)
+		}
+		return -1
+	}
+	if len(out) != len(in)+len(testSnippet) {
+		t.Fatalf("Injected: len(out) = %d, want len(in)+len(snippet) = %d", len(out), len(in)+len(testSnippet))
+	}
+	lcp := 0
+	for lcp < len(in) && in[lcp] == out[lcp] {
+		lcp++
+	}
+	at := -1
+	for p := lcp; p >= max(0, lcp-len(testSnippet)); p-- {
+		if bytes.Equal(out[p:p+len(testSnippet)], testSnippet) && bytes.Equal(out[p+len(testSnippet):], in[p:]) {
+			at = p
+			break
+		}
+	}
+	if at < 0 {
+		t.Fatalf("Injected, but output is not input with the snippet inserted once:\n in: %q\nout: %q", in, out)
+	}
+	// Tokenize the whole input: the insertion must be at a token boundary,
+	// before a token that can start the body or run a script.
+	pos := 0
+	if bytes.HasPrefix(in, bom) {
+		pos = len(bom)
+	}
+	z := html.NewTokenizer(bytes.NewReader(in[pos:]))
+	for pos < at {
+		if z.Next() == html.ErrorToken {
+			break
+		}
+		pos += len(z.Raw())
+	}
+	if pos != at {
+		t.Fatalf("snippet inserted at %d, inside a token (next boundary %d): %q", at, pos, in)
+	}
+	switch tt := z.Next(); tt {
+	case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken, html.TextToken:
+	default:
+		t.Fatalf("snippet inserted before a %v token at %d: %q", tt, at, in)
+	}
+	return at
+}
+
+// chunkings returns the write patterns every golden case is run with: one
+// Write, 1-byte writes, 2- and 3-byte writes, and random splits.
+func chunkings(seed uint64, n int) [][]int {
+	cs := [][]int{nil, {1}, {2}, {3}, {7, 1}}
+	rng := rand.New(rand.NewPCG(seed, 42))
+	for range 8 {
+		var c []int
+		for left := n; left > 0; {
+			k := 1 + rng.IntN(max(1, min(left, 64)))
+			c = append(c, k)
+			left -= k
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func TestRewriterGolden(t *testing.T) {
+	for i, tc := range rewriterCases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := []byte(tc.in)
+			out, outcome := runRewriter(t, in, tc.window, nil, false)
+			if outcome != tc.want {
+				t.Errorf("outcome = %v, want %v", outcome, tc.want)
+			}
+			checkSplice(t, in, out, outcome)
+			path := goldenPath(tc.name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			golden, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestRewriterGolden -update)", err)
+			}
+			if !bytes.Equal(out, golden) {
+				t.Errorf("output differs from %s:\n got: %q\nwant: %q", path, out, golden)
+			}
+			for _, chunks := range chunkings(uint64(i), len(in)) {
+				got, o := runRewriter(t, in, tc.window, chunks, true)
+				if o != outcome || !bytes.Equal(got, out) {
+					t.Fatalf("chunks %v: outcome %v, output\n%q\nwant outcome %v, output\n%q", chunks, o, got, outcome, out)
+				}
+			}
+		})
+	}
+}
+
+// TestFuzzSeedCorpus keeps testdata/fuzz/FuzzRewriter in step with the golden
+// inputs (regenerated with -update).
+func TestFuzzSeedCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzRewriter")
+	for i, tc := range rewriterCases {
+		data := "go test fuzz v1\n[]byte(" + strconv.Quote(tc.in) + ")\nuint8(" + strconv.Itoa(i%7) + ")\n"
+		path := filepath.Join(dir, tc.name)
+		if *update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -run TestFuzzSeedCorpus -update)", err)
+		}
+		if string(got) != data {
+			t.Errorf("%s is stale (run go test -run TestFuzzSeedCorpus -update)", path)
+		}
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	for o, want := range map[Outcome]string{
+		Pending: "pending", Injected: "injected", Fragment: "fragment",
+		NoInjectionPoint: "no_injection_point", Outcome(9): "Outcome(9)",
+	} {
+		if got := o.String(); got != want {
+			t.Errorf("Outcome(%d).String() = %q, want %q", o, got, want)
+		}
+	}
+}
+
+// TestRewriterDecidesEarly checks that the outcome is known as soon as the
+// deciding token is complete, so the response is not held any longer.
+func TestRewriterDecidesEarly(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     Outcome
+	}{
+		{"head end", "<!DOCTYPE html><head><title>x</title></head>", Injected},
+		{"script", "<html><script", Pending},
+		{"script complete", "<html><script>", Injected},
+		{"div fragment", "<div>", Fragment},
+		{"text fragment", "  hello", Fragment},
+		{"lt only", "<", Pending},
+		{"end tag opener", "<!DOCTYPE html></", Pending},
+		{"text after doctype", "<!DOCTYPE html>\n x", Injected},
+		{"whitespace", "<!DOCTYPE html>\n  ", Pending},
+		{"bom prefix", "\xef\xbb", Pending},
+		{"comment", "<!DOCTYPE html><!-- </head> ", Pending},
+		{"style", "<!DOCTYPE html><style></head>", Pending},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRewriter(io.Discard, testSnippet, RewriterOptions{})
+			r.Write([]byte(tc.in))
+			if got := r.Outcome(); got != tc.want {
+				t.Errorf("after Write(%q): outcome %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRewriterBigHeadDefaultWindow runs the default window with a </head>
+// that ends exactly at the window and one byte after it, in reverse_proxy-sized
+// and odd-sized writes.
+func TestRewriterBigHeadDefaultWindow(t *testing.T) {
+	pre, post := "<!DOCTYPE html><html><head><style>", "</style></head>"
+	page := func(headLen int) []byte {
+		css := strings.Repeat("a{b:c} ", headLen/7+1)[:headLen-len(pre)-len(post)]
+		return []byte(pre + css + post + "<body>" + strings.Repeat("<p>body</p>", 1000))
+	}
+	at := page(DefaultScanWindow)
+	over := page(DefaultScanWindow + 1)
+	for _, chunks := range [][]int{nil, {32 << 10}, {1000, 7}} {
+		out, o := runRewriter(t, at, 0, chunks, false)
+		if o != Injected || checkSplice(t, at, out, o) != DefaultScanWindow-len("</head>") {
+			t.Errorf("</head> ending at the window, chunks %v: outcome %v", chunks, o)
+		}
+		out, o = runRewriter(t, over, 0, chunks, false)
+		if o != NoInjectionPoint || !bytes.Equal(out, over) {
+			t.Errorf("</head> ending one byte after the window, chunks %v: outcome %v", chunks, o)
+		}
+	}
+}
+
+// TestRewriterMemoryBounded feeds pages far bigger than the window with no
+// injection point in it and checks that no more than the window is held.
+func TestRewriterMemoryBounded(t *testing.T) {
+	const window = 4 << 10
+	pages := map[string][]byte{
+		"comment":   []byte("<!DOCTYPE html><html><head><!--" + strings.Repeat("x", 1<<20)),
+		"attribute": []byte("<!DOCTYPE html><html><head><meta content=\"" + strings.Repeat("x", 1<<20)),
+		"style":     []byte("<!DOCTYPE html><html><head><style>" + strings.Repeat("x", 1<<20)),
+		"space":     []byte("<!DOCTYPE html>" + strings.Repeat(" ", 1<<20)),
+	}
+	for name, page := range pages {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := NewRewriter(&out, testSnippet, RewriterOptions{ScanWindow: window})
+			for rest := page; len(rest) > 0; {
+				n := min(len(rest), 1000)
+				r.Write(rest[:n])
+				rest = rest[n:]
+				if r.hold != nil && len(*r.hold) > window {
+					t.Fatalf("holding %d bytes with a %d-byte window", len(*r.hold), window)
+				}
+			}
+			r.Close()
+			if r.Outcome() != NoInjectionPoint || !bytes.Equal(out.Bytes(), page) {
+				t.Errorf("outcome %v, output equal to input: %v", r.Outcome(), bytes.Equal(out.Bytes(), page))
+			}
+		})
+	}
+}
+
+// TestRewriterSmallWritesLinear checks that a long token written a byte at a
+// time is not re-tokenized on every Write: the number of scans must track the
+// number of tokens, not the number of bytes.
+func TestRewriterSmallWritesLinear(t *testing.T) {
+	const n = 64 << 10
+	long := map[string]string{
+		"style":     "<style>" + strings.Repeat("a { b: c } /* > -- </styl */ ", n/30) + "</style>",
+		"title":     "<title>" + strings.Repeat("a < b > c ", n/10) + "</title>",
+		"comment":   "<!--" + strings.Repeat("a -> b - c > ", n/13) + "-->",
+		"attribute": "<meta content=\"" + strings.Repeat("a - b = c ", n/10) + "\">",
+		"space":     strings.Repeat(" \n", n/2),
+		"template":  "<template>" + strings.Repeat("text < 1 ", n/9) + "<script>" + strings.Repeat("if (a<b) x = '<!-- -->'; ", n/25) + "</script></template>",
+		"doctype":   "<!DOCTYPE html" + strings.Repeat(" x", n/2) + ">",
+	}
+	for name, mid := range long {
+		t.Run(name, func(t *testing.T) {
+			page := []byte("<!DOCTYPE html><html><head>" + mid + "<title>x</title></head><body>")
+			r := NewRewriter(io.Discard, testSnippet, RewriterOptions{})
+			for i := range page {
+				r.Write(page[i : i+1])
+			}
+			r.Close()
+			if r.Outcome() != Injected {
+				t.Fatalf("outcome %v", r.Outcome())
+			}
+			// Each token may be rescanned for each of its first shortTail
+			// bytes, and once more when it ends.
+			tokens := 0
+			for z := html.NewTokenizer(bytes.NewReader(page)); z.Next() != html.ErrorToken; {
+				tokens++
+			}
+			if limit := (shortTail + 2) * tokens; r.scans > limit {
+				t.Errorf("%d scans for %d one-byte writes of %d tokens; want at most %d",
+					r.scans, len(page), tokens, limit)
+			}
+		})
+	}
+}
+
+// TestRewriterDoesNotRetainInput checks that bytes held across Writes are
+// copied: the caller may reuse its buffer once Write returns.
+func TestRewriterDoesNotRetainInput(t *testing.T) {
+	page := "<!DOCTYPE html><html><head><title>x</title></head><body>"
+	var out bytes.Buffer
+	r := NewRewriter(&out, testSnippet, RewriterOptions{})
+	buf := make([]byte, 8)
+	for rest := page; len(rest) > 0; {
+		n := copy(buf, rest)
+		r.Write(buf[:n])
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		rest = rest[n:]
+	}
+	r.Close()
+	want := strings.Replace(page, "</head>", string(testSnippet)+"</head>", 1)
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestRewriterPassThroughAllocs checks that once decided a Write costs no
+// allocation (and so no copy).
+func TestRewriterPassThroughAllocs(t *testing.T) {
+	r := NewRewriter(io.Discard, testSnippet, RewriterOptions{})
+	r.Write([]byte("<!DOCTYPE html><html><head></head>"))
+	if r.Outcome() != Injected {
+		t.Fatalf("outcome %v", r.Outcome())
+	}
+	chunk := bytes.Repeat([]byte("<p>x</p>"), 4096)
+	if n := testing.AllocsPerRun(100, func() { r.Write(chunk) }); n != 0 {
+		t.Errorf("%v allocations per pass-through Write", n)
+	}
+}
+
+func TestRewriterNilDecide(t *testing.T) {
+	var out bytes.Buffer
+	r := NewRewriter(&out, testSnippet, RewriterOptions{})
+	r.Write([]byte("<div>"))
+	r.Write([]byte("x</div>"))
+	if err := r.Close(); err != nil || out.String() != "<div>x</div>" || r.Outcome() != Fragment {
+		t.Errorf("Close() = %v, output %q, outcome %v", err, out.String(), r.Outcome())
+	}
+}
+
+func TestRewriterWriteAfterClose(t *testing.T) {
+	for _, in := range []string{"<!DOCTYPE html><head>", "<!DOCTYPE html></head>"} {
+		r := NewRewriter(io.Discard, testSnippet, RewriterOptions{})
+		r.Write([]byte(in))
+		r.Close()
+		if n, err := r.Write([]byte("x")); n != 0 || !errors.Is(err, errClosed) {
+			t.Errorf("Write after Close (%v) = %d, %v; want 0, errClosed", r.Outcome(), n, err)
+		}
+	}
+}
+
+// failWriter fails after accepting limit bytes.
+type failWriter struct {
+	limit int
+	got   []byte
+}
+
+var errDst = errors.New("dst broke")
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	n := min(len(p), w.limit-len(w.got))
+	w.got = append(w.got, p[:n]...)
+	if n < len(p) {
+		return n, errDst
+	}
+	return n, nil
+}
+
+// TestRewriterDstError checks that a dst error reaches the caller, with a
+// count of the caller's bytes that were written, and sticks.
+func TestRewriterDstError(t *testing.T) {
+	head := "<!DOCTYPE html><html><head>"
+	tail := "</head><body>"
+	cases := []struct {
+		name  string
+		limit int
+		wantN int
+	}{
+		{"in held bytes", 5, 0},
+		{"in snippet", len(head) + 3, 0},
+		{"in new bytes", len(head) + len(testSnippet) + 4, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &failWriter{limit: tc.limit}
+			r := NewRewriter(w, testSnippet, RewriterOptions{})
+			if n, err := r.Write([]byte(head)); n != len(head) || err != nil {
+				t.Fatalf("first Write = %d, %v", n, err)
+			}
+			n, err := r.Write([]byte(tail))
+			if n != tc.wantN || !errors.Is(err, errDst) {
+				t.Errorf("Write = %d, %v; want %d, %v", n, err, tc.wantN, errDst)
+			}
+			if n, err := r.Write([]byte("x")); n != 0 || !errors.Is(err, errDst) {
+				t.Errorf("Write after error = %d, %v", n, err)
+			}
+			if err := r.Close(); !errors.Is(err, errDst) {
+				t.Errorf("Close = %v", err)
+			}
+		})
+	}
+}
+
+// TestRewriterPooledBuffersIsolated interleaves rewriters that hold bytes so
+// that pooled buffers are reused, and checks none sees another's bytes.
+func TestRewriterPooledBuffersIsolated(t *testing.T) {
+	for i := range 50 {
+		a, b := fmt.Sprintf("<html><head><title>A%d</title>", i), fmt.Sprintf("<html><head><title>B%d</title>", i)
+		var outA, outB bytes.Buffer
+		ra := NewRewriter(&outA, testSnippet, RewriterOptions{})
+		rb := NewRewriter(&outB, testSnippet, RewriterOptions{})
+		ra.Write([]byte(a))
+		rb.Write([]byte(b))
+		ra.Write([]byte("</head>"))
+		rb.Close()
+		ra.Close()
+		if want := a + string(testSnippet) + "</head>"; outA.String() != want {
+			t.Fatalf("A: %q, want %q", outA.String(), want)
+		}
+		if outB.String() != b {
+			t.Fatalf("B: %q, want %q", outB.String(), b)
+		}
+	}
+}
