@@ -3,7 +3,6 @@ package injector
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,7 +11,6 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // Fake but realistic-looking values; none of them is a real credential.
 const (
