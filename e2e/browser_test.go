@@ -1,0 +1,372 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+var (
+	//go:embed testdata/widget_stub.js
+	widgetStub string
+	//go:embed testdata/salesforce_stub.js
+	salesforceStub string
+)
+
+// The third-party scripts the tests answer themselves.
+const (
+	widgetPrefix = "https://widget.intercom.io/widget/"
+	// salesforceBootstrap is where the test pages load Enhanced Chat from.
+	salesforceBootstrap = "https://e2e.my.site.com/ESWe2e/assets/js/bootstrap.min.js"
+)
+
+// cspListener runs before any script of every document (it is registered
+// with Page.addScriptToEvaluateOnNewDocument, which no CSP can block) and
+// records every Content-Security-Policy violation the page reports.
+const cspListener = `window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations.push({directive: e.effectiveDirective || e.violatedDirective, blocked: e.blockedURI, sample: e.sample, disposition: e.disposition});
+}, true);`
+
+// tab is one browser tab in a fresh browser context (its own cookie jar),
+// with the widget and Salesforce requests answered by the stubs and a log
+// of the requests, console messages and stub deliveries, for assertions and
+// for the failure report.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu        sync.Mutex
+	requests  []string // URLs of every request the tab sent
+	widgets   []string // widget URLs answered with the stub
+	console   []string
+	fetchErrs []string
+}
+
+// tabTimeout bounds everything one tab does, so a hung browser fails the
+// test instead of the whole run.
+const tabTimeout = 90 * time.Second
+
+func newTab(t *testing.T) *tab {
+	t.Helper()
+	if browserCtx == nil {
+		t.Fatal("no browser: TestMain did not start Chromium")
+	}
+	limit, cancelLimit := context.WithTimeout(browserCtx, tabTimeout)
+	ctx, cancel := chromedp.NewContext(limit, chromedp.WithNewBrowserContext())
+	tb := &tab{t: t, ctx: ctx}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		cancelLimit()
+		wg.Wait()
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			tb.mu.Lock()
+			defer tb.mu.Unlock()
+			t.Logf("browser requests:\n  %s", strings.Join(tb.requests, "\n  "))
+			t.Logf("browser console:\n  %s", strings.Join(tb.console, "\n  "))
+			if len(tb.fetchErrs) > 0 {
+				t.Logf("interception errors:\n  %s", strings.Join(tb.fetchErrs, "\n  "))
+			}
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
+
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	sent := chromedp.Events(ctx, network.RequestWillBeSent)
+	console := chromedp.Console(ctx)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			tb.answer(ev)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.requests = append(tb.requests, ev.Request.Method+" "+ev.Request.URL)
+			tb.mu.Unlock()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.console = append(tb.console, m.String())
+			tb.mu.Unlock()
+		}
+	}()
+
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: widgetPrefix + "*"},
+		{URLPattern: "https://e2e.my.site.com/*"},
+	}}); err != nil {
+		t.Fatalf("enabling request interception: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspListener}); err != nil {
+		t.Fatalf("installing the CSP violation listener: %v", err)
+	}
+	return tb
+}
+
+// answer fulfils an intercepted request with a stub, or fails it.
+func (tb *tab) answer(ev fetch.EventRequestPaused) {
+	u := ev.Request.URL
+	var body string
+	switch {
+	case strings.HasPrefix(u, widgetPrefix):
+		appID, err := url.PathUnescape(strings.TrimPrefix(u, widgetPrefix))
+		if err != nil {
+			appID = ""
+		}
+		quoted, _ := json.Marshal(appID)
+		body = strings.ReplaceAll(widgetStub, "__APP_ID__", string(quoted))
+		tb.mu.Lock()
+		tb.widgets = append(tb.widgets, u)
+		tb.mu.Unlock()
+	case u == salesforceBootstrap:
+		body = salesforceStub
+	}
+	var err error
+	if body == "" {
+		_, err = chromedp.Call(tb.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
+	} else {
+		_, err = chromedp.Call(tb.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+			RequestID:    ev.RequestID,
+			ResponseCode: 200,
+			ResponseHeaders: []*fetch.HeaderEntry{
+				{Name: "Content-Type", Value: "application/javascript; charset=utf-8"},
+				{Name: "Cache-Control", Value: "no-store"},
+			},
+			Body: []byte(body),
+		})
+	}
+	if err != nil && tb.ctx.Err() == nil {
+		tb.mu.Lock()
+		tb.fetchErrs = append(tb.fetchErrs, u+": "+err.Error())
+		tb.mu.Unlock()
+	}
+}
+
+// setUser makes every following request carry userHeader (the trusted
+// proxy's identity header); "" makes the browser anonymous.
+func (tb *tab) setUser(user string) {
+	tb.t.Helper()
+	h := network.Headers{}
+	if user != "" {
+		h[userHeader] = user
+	}
+	tb.setHeaders(h)
+}
+
+func (tb *tab) setHeaders(h network.Headers) {
+	tb.t.Helper()
+	if _, err := chromedp.Call(tb.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h}); err != nil {
+		tb.t.Fatalf("setting request headers: %v", err)
+	}
+}
+
+// navigate loads u and waits for its load event; the document must be a 200.
+func (tb *tab) navigate(u string) *network.Response {
+	tb.t.Helper()
+	resp, err := chromedp.Run(tb.ctx, chromedp.NavigateResponse(u))
+	if err != nil {
+		tb.t.Fatalf("navigating to %s: %v", u, err)
+	}
+	if resp == nil || resp.Status != 200 {
+		status := int64(0)
+		if resp != nil {
+			status = resp.Status
+		}
+		tb.t.Fatalf("navigating to %s: status %d, want 200", u, status)
+	}
+	return resp
+}
+
+// eval evaluates expr in the page and decodes its JSON value into out
+// (nil: ignore it). Evaluation through the DevTools protocol is not subject
+// to the page's CSP, unlike chromedp.Poll, whose new Function would itself
+// be reported as a violation.
+func (tb *tab) eval(expr string, out any) {
+	tb.t.Helper()
+	if err := tb.tryEval(expr, out); err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+}
+
+func (tb *tab) tryEval(expr string, out any) error {
+	js := "(function () { var v = (" + expr + "); return JSON.stringify(v === undefined ? null : v); })()"
+	raw, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		return err
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("result %s: %w", raw, err)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), out)
+}
+
+// waitFor polls the JavaScript condition cond until it is true, failing
+// the test with what after timeout.
+func (tb *tab) waitFor(cond string, timeout time.Duration, what string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ok bool
+		err := tb.tryEval("!!("+cond+")", &ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v)", timeout, what, cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settle gives the page time for anything that should NOT happen (a
+// second boot, a late CSP report) to show up before the assertions.
+func (tb *tab) settle(d time.Duration) {
+	time.Sleep(d)
+}
+
+// stubCall is one call the stub widget received.
+type stubCall struct {
+	Method string          `json:"method"`
+	Arg    json.RawMessage `json:"arg"`
+	Via    string          `json:"via"`
+	At     float64         `json:"at"` // page clock, ms since the epoch
+}
+
+// obj decodes the call's argument as an object (nil when it is not one).
+func (c stubCall) obj() map[string]any {
+	var m map[string]any
+	if err := json.Unmarshal(c.Arg, &m); err != nil {
+		return nil
+	}
+	return m
+}
+
+func (c stubCall) str(key string) string {
+	s, _ := c.obj()[key].(string)
+	return s
+}
+
+func (c stubCall) String() string {
+	return fmt.Sprintf("%s(%s) via %s", c.Method, redactTokens(c.Arg), c.Via)
+}
+
+// redactTokens shortens JWT-looking values in a JSON text so failure
+// messages stay readable (the test tokens are not secret).
+func redactTokens(raw json.RawMessage) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return string(raw)
+	}
+	for k, v := range m {
+		if s, ok := v.(string); ok && strings.Count(s, ".") == 2 && len(s) > 40 {
+			m[k] = s[:16] + "…"
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// stubCalls returns what the stub widget recorded in this document.
+func (tb *tab) stubCalls() []stubCall {
+	tb.t.Helper()
+	var calls []stubCall
+	tb.eval("window.__stubCalls || []", &calls)
+	return calls
+}
+
+// widgetRequests is how many widget script requests the tab answered.
+func (tb *tab) widgetRequests() int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return len(tb.widgets)
+}
+
+// requestCount counts the requests sent so far whose URL path is path.
+func (tb *tab) requestCount(path string) int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	n := 0
+	for _, r := range tb.requests {
+		_, raw, _ := strings.Cut(r, " ")
+		if u, err := url.Parse(raw); err == nil && u.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// cookies returns the cookies the browser would send to u.
+func (tb *tab) cookies(u string) map[string]*network.Cookie {
+	tb.t.Helper()
+	res, err := chromedp.Call(tb.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
+	if err != nil {
+		tb.t.Fatalf("reading cookies: %v", err)
+	}
+	m := make(map[string]*network.Cookie, len(res.Cookies))
+	for _, c := range res.Cookies {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// cspViolations returns what the page's securitypolicyviolation listener saw.
+func (tb *tab) cspViolations() []map[string]any {
+	tb.t.Helper()
+	var v []map[string]any
+	tb.eval("window.__cspViolations || []", &v)
+	return v
+}
+
+// dispatch fires a window event in the page, as Salesforce does.
+func (tb *tab) dispatch(event string) {
+	tb.t.Helper()
+	tb.eval(fmt.Sprintf("window.dispatchEvent(new Event(%q))", event), nil)
+}
+
+// screenshot captures the viewport as PNG.
+func (tb *tab) screenshot() []byte {
+	tb.t.Helper()
+	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Fatalf("screenshot: %v", err)
+	}
+	return buf
+}
