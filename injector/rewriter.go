@@ -593,8 +593,11 @@ const (
 )
 
 // shortTail is the length under which an incomplete token is always
-// rescanned rather than classified.
-const shortTail = 16
+// rescanned rather than classified: "<!" and the two bytes after it, which
+// readMarkupDeclaration peeks at before it knows what the token is ("<!>" is
+// complete only once the byte after it is seen). Past those, every token
+// ends at a byte that mayProgress looks for.
+const shortTail = len("<!--")
 
 // setTail records the kind of the incomplete token that starts at pos; tt is
 // its type, or ErrorToken if the tokenizer returned nothing for it.
@@ -603,8 +606,6 @@ func (r *Rewriter) setTail(data []byte, pos int, st scanState, tt html.TokenType
 	tail := data[pos:]
 	switch {
 	case len(tail) < shortTail:
-		// Cheap to rescan, and the first bytes of a token have lookahead
-		// quirks: "<!>" is complete only once the byte after it is seen.
 		r.tail = tailAny
 	case st.rawTag != "" && tt == html.TextToken:
 		r.tail, r.tailTag = tailRaw, st.rawTag
