@@ -21,7 +21,8 @@ func TestCaddyValidate(t *testing.T) {
 		cmd := exec.Command(cliBin, "validate", "--config", path, "--adapter", "caddyfile")
 		cmd.Env = append(os.Environ(), "INTERCOM_TEST_SECRET="+testSecret, "EMPTY_SECRET=")
 		out, err := cmd.CombinedOutput()
-		return string(out), err
+		// Caddy logs the error as JSON: show it as the operator reads it.
+		return strings.ReplaceAll(string(out), `\"`, `"`), err
 	}
 	site := func(body string) string {
 		return ":8080 {\n\tintercom {\n" + body + "\n\t}\n\treverse_proxy 127.0.0.1:9\n}\n"
