@@ -38,10 +38,16 @@ var helpCenterRegionOrigins = map[string]string{
 	"au": "https://custom.au.intercom.help",
 }
 
-// Values of forward_cookies.
+// Values of HelpCenter.ForwardCookies (forward_cookies).
 const (
-	ForwardCookiesIntercom = "intercom"
-	ForwardCookiesAll      = "all"
+	// HelpCenterCookiesIntercom, the default, forwards only the Messenger's
+	// intercom-* cookies: everything else on the registrable domain (the
+	// app's session cookie, analytics) is none of Intercom's business.
+	HelpCenterCookiesIntercom = "intercom"
+	// HelpCenterCookiesAll forwards the Cookie header unchanged, as
+	// Intercom's CloudFront recipe does; only for sites whose other cookies
+	// may be shared with Intercom.
+	HelpCenterCookiesAll = "all"
 )
 
 // HelpCenter serves an Intercom Help Center / Tickets Portal on the site's own
@@ -135,11 +141,11 @@ func (h *HelpCenter) settings() (helpCenterSettings, error) {
 	if h.AppDomain == "" {
 		return s, errors.New("app_domain is required: the host name of your app where the Intercom Messenger runs (for example app.example.com), so that a Help Center host which cannot receive the Messenger's cookies is reported")
 	}
-	if s.appDomain, s.appSite, err = normalizeAppDomain(h.AppDomain); err != nil {
+	if s.appDomain, s.appSite, err = normalizeHelpCenterAppDomain(h.AppDomain); err != nil {
 		return s, err
 	}
 
-	if s.forwardAll, err = parseForwardCookies(h.ForwardCookies); err != nil {
+	if s.forwardAll, err = parseHelpCenterForwardCookies(h.ForwardCookies); err != nil {
 		return s, err
 	}
 
@@ -187,12 +193,12 @@ func parseHelpCenterOrigin(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// parseForwardCookies reports whether all cookies are forwarded.
-func parseForwardCookies(v string) (all bool, err error) {
+// parseHelpCenterForwardCookies reports whether all cookies are forwarded.
+func parseHelpCenterForwardCookies(v string) (all bool, err error) {
 	switch v {
-	case "", ForwardCookiesIntercom:
+	case "", HelpCenterCookiesIntercom:
 		return false, nil
-	case ForwardCookiesAll:
+	case HelpCenterCookiesAll:
 		return true, nil
 	}
 	return false, fmt.Errorf("forward_cookies: unknown value %q: want intercom (only intercom-* cookies, the default) or all", v)
@@ -214,7 +220,7 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	}
 	var caCerts []string
 	if h.OriginCA != "" {
-		if caCerts, err = readOriginCA(h.OriginCA); err != nil {
+		if caCerts, err = readHelpCenterOriginCA(h.OriginCA); err != nil {
 			return err
 		}
 	}
@@ -279,9 +285,9 @@ func newHelpCenterProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler
 	}
 }
 
-// readOriginCA loads the origin_ca PEM file as base64 DER certificates, the
+// readHelpCenterOriginCA loads the origin_ca PEM file as base64 DER certificates, the
 // form Caddy's inline CA pool takes, failing when it holds no certificate.
-func readOriginCA(path string) ([]string, error) {
+func readHelpCenterOriginCA(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("origin_ca: %v", err)
@@ -324,7 +330,7 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	if !h.forwardAll {
 		if lines, ok := r.Header["Cookie"]; ok {
 			if kept, changed := filterIntercomCookies(lines); changed {
-				r = withCookieHeader(r, kept)
+				r = withHelpCenterCookies(r, kept)
 			}
 		}
 	}
@@ -343,10 +349,10 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	return err
 }
 
-// withCookieHeader returns a shallow copy of r whose Cookie header is kept
+// withHelpCenterCookies returns a shallow copy of r whose Cookie header is kept
 // (deleted when empty). The header map is copied, not mutated: r and its
 // header are shared with the rest of the middleware chain and the logs.
-func withCookieHeader(r *http.Request, kept string) *http.Request {
+func withHelpCenterCookies(r *http.Request, kept string) *http.Request {
 	hdr := make(http.Header, len(r.Header))
 	for k, v := range r.Header {
 		hdr[k] = v

@@ -48,10 +48,10 @@ func (h *HelpCenter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			check = func(v string) error { _, err := parseHelpCenterOrigin(v); return err }
 		case "app_domain":
 			field = &h.AppDomain
-			check = func(v string) error { _, _, err := normalizeAppDomain(v); return err }
+			check = func(v string) error { _, _, err := normalizeHelpCenterAppDomain(v); return err }
 		case "forward_cookies":
 			field = &h.ForwardCookies
-			check = func(v string) error { _, err := parseForwardCookies(v); return err }
+			check = func(v string) error { _, err := parseHelpCenterForwardCookies(v); return err }
 		case "origin_ca":
 			field = &h.OriginCA
 			check = func(string) error { return nil } // read at provisioning

@@ -64,7 +64,7 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 			t.Skip("net/http ignores all cookies beyond its cookie-count limit")
 		}
 		lines := []string{line1, line2}
-		want := intercomOnly(parseCookies(lines))
+		want := helpCenterIntercomOnly(helpCenterParseCookies(lines))
 
 		kept, changed := filterIntercomCookies(lines)
 		forwarded := lines
@@ -74,10 +74,10 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 				forwarded = []string{kept}
 			}
 		}
-		got := parseCookies(forwarded)
+		got := helpCenterParseCookies(forwarded)
 		if !changed {
-			got = intercomOnly(got) // the unchanged header must hold nothing else
-			if all := parseCookies(lines); !reflect.DeepEqual(all, got) {
+			got = helpCenterIntercomOnly(got) // the unchanged header must hold nothing else
+			if all := helpCenterParseCookies(lines); !reflect.DeepEqual(all, got) {
 				t.Fatalf("unchanged header %q holds non-intercom cookies %v", lines, all)
 			}
 		}
@@ -87,7 +87,7 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 	})
 }
 
-func parseCookies(lines []string) []string {
+func helpCenterParseCookies(lines []string) []string {
 	r := &http.Request{Header: http.Header{}}
 	if len(lines) > 0 {
 		r.Header["Cookie"] = lines
@@ -99,7 +99,7 @@ func parseCookies(lines []string) []string {
 	return out
 }
 
-func intercomOnly(cookies []string) []string {
+func helpCenterIntercomOnly(cookies []string) []string {
 	var out []string
 	for _, c := range cookies {
 		if strings.HasPrefix(c, "intercom-") {

@@ -13,14 +13,14 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// normalizeAppDomain checks that app_domain is a host name under which cookies
+// normalizeHelpCenterAppDomain checks that app_domain is a host name under which cookies
 // can be shared, and returns it in lower-case ASCII (punycode) with its
 // registrable domain (eTLD+1 on the public suffix list, private section
 // included, as browsers use it for cookies).
 //
 // A public suffix (co.uk, github.io) is rejected: no site can set a cookie
 // there, so the Messenger's cookies could never reach another host.
-func normalizeAppDomain(raw string) (host, site string, err error) {
+func normalizeHelpCenterAppDomain(raw string) (host, site string, err error) {
 	notHost := func(why string) (string, string, error) {
 		return "", "", fmt.Errorf("app_domain: %q is not a host name (%s); give just the host of your app, for example app.example.com", raw, why)
 	}
@@ -35,7 +35,7 @@ func normalizeAppDomain(raw string) (host, site string, err error) {
 		return notHost(err.Error())
 	}
 	host = strings.ToLower(host)
-	if !isDNSName(host) {
+	if !isHelpCenterHostName(host) {
 		return notHost("labels of letters, digits and hyphens, at most 63 characters each")
 	}
 	site, err = publicsuffix.EffectiveTLDPlusOne(host)
@@ -45,9 +45,9 @@ func normalizeAppDomain(raw string) (host, site string, err error) {
 	return host, site, nil
 }
 
-// isDNSName reports whether s is a syntactically valid lower-case ASCII DNS
+// isHelpCenterHostName reports whether s is a syntactically valid lower-case ASCII DNS
 // host name (LDH labels).
-func isDNSName(s string) bool {
+func isHelpCenterHostName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
@@ -92,7 +92,7 @@ func newHelpCenterHostChecker(appDomain, appSite string, logger *zap.Logger, mis
 // check records hostport (a request's Host) and, the first time a host is
 // seen, warns when it cannot receive the Messenger's cookies.
 func (c *helpCenterHostChecker) check(hostport string) {
-	host := requestHostName(hostport)
+	host := helpCenterRequestHost(hostport)
 	if host == "" {
 		return
 	}
@@ -146,10 +146,10 @@ func (c *helpCenterHostChecker) evaluate(host string) {
 		zap.String("reason", reason))
 }
 
-// requestHostName returns the host of a Host header value without port or
+// helpCenterRequestHost returns the host of a Host header value without port or
 // trailing dot, lower-cased. It allocates only when the host has upper-case
 // letters, so the per-request path stays allocation-free.
-func requestHostName(hostport string) string {
+func helpCenterRequestHost(hostport string) string {
 	h := hostport
 	if strings.HasPrefix(h, "[") { // [IPv6]:port
 		if end := strings.IndexByte(h, ']'); end > 0 {

@@ -13,11 +13,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// newTestHostChecker returns a checker for appDomain with an observed logger
+// newHelpCenterTestHostChecker returns a checker for appDomain with an observed logger
 // and its own counter.
-func newTestHostChecker(t testing.TB, appDomain string) (*helpCenterHostChecker, *observer.ObservedLogs, prometheus.Counter) {
+func newHelpCenterTestHostChecker(t testing.TB, appDomain string) (*helpCenterHostChecker, *observer.ObservedLogs, prometheus.Counter) {
 	t.Helper()
-	host, site, err := normalizeAppDomain(appDomain)
+	host, site, err := normalizeHelpCenterAppDomain(appDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func newTestHostChecker(t testing.TB, appDomain string) (*helpCenterHostChecker,
 	return newHelpCenterHostChecker(host, site, zap.New(core), counter), logs, counter
 }
 
-func counterValue(t testing.TB, c prometheus.Counter) float64 {
+func helpCenterCounterValue(t testing.TB, c prometheus.Counter) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := c.Write(&m); err != nil {
@@ -63,7 +63,7 @@ func TestHelpCenterHostCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, logs, counter := newTestHostChecker(t, tt.appDomain)
+			c, logs, counter := newHelpCenterTestHostChecker(t, tt.appDomain)
 			for _, h := range tt.hosts {
 				c.check(h)
 			}
@@ -71,10 +71,10 @@ func TestHelpCenterHostCheck(t *testing.T) {
 			if len(entries) != len(tt.warnHosts) {
 				t.Fatalf("got %d log entries %v, want %d warnings", len(entries), entries, len(tt.warnHosts))
 			}
-			if got := counterValue(t, counter); got != float64(len(tt.warnHosts)) {
+			if got := helpCenterCounterValue(t, counter); got != float64(len(tt.warnHosts)) {
 				t.Errorf("counter = %v, want %d", got, len(tt.warnHosts))
 			}
-			appHost, appSite, _ := normalizeAppDomain(tt.appDomain)
+			appHost, appSite, _ := normalizeHelpCenterAppDomain(tt.appDomain)
 			for i, e := range entries {
 				if e.Level != zapcore.WarnLevel {
 					t.Errorf("level = %v, want warn", e.Level)
@@ -106,7 +106,7 @@ func TestHelpCenterHostCheck(t *testing.T) {
 }
 
 func TestHelpCenterHostCheckLimit(t *testing.T) {
-	c, logs, counter := newTestHostChecker(t, "app.example.com")
+	c, logs, counter := newHelpCenterTestHostChecker(t, "app.example.com")
 	for i := range maxCheckedHelpCenterHosts {
 		c.check(fmt.Sprintf("h%d.example.com", i))
 	}
@@ -121,7 +121,7 @@ func TestHelpCenterHostCheckLimit(t *testing.T) {
 	if len(entries) != 1 || !strings.Contains(entries[0].Message, "stopped recording new hosts") {
 		t.Fatalf("entries = %v, want one 'stopped recording' warning", entries)
 	}
-	if got := counterValue(t, counter); got != 0 {
+	if got := helpCenterCounterValue(t, counter); got != 0 {
 		t.Errorf("counter = %v, want 0: hosts beyond the limit are not checked", got)
 	}
 	if got := c.count.Load(); got != maxCheckedHelpCenterHosts {
@@ -130,7 +130,7 @@ func TestHelpCenterHostCheckLimit(t *testing.T) {
 }
 
 func TestHelpCenterHostCheckConcurrent(t *testing.T) {
-	c, logs, counter := newTestHostChecker(t, "app.example.com")
+	c, logs, counter := newHelpCenterTestHostChecker(t, "app.example.com")
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
@@ -144,7 +144,7 @@ func TestHelpCenterHostCheckConcurrent(t *testing.T) {
 	if n := logs.Len(); n != 1 {
 		t.Errorf("%d warnings, want 1", n)
 	}
-	if got := counterValue(t, counter); got != 1 {
+	if got := helpCenterCounterValue(t, counter); got != 1 {
 		t.Errorf("counter = %v, want 1", got)
 	}
 	if got := c.count.Load(); got != 51 {
@@ -152,7 +152,7 @@ func TestHelpCenterHostCheckConcurrent(t *testing.T) {
 	}
 }
 
-func TestRequestHostName(t *testing.T) {
+func TestHelpCenterRequestHost(t *testing.T) {
 	tests := map[string]string{
 		"help.example.com":      "help.example.com",
 		"help.example.com:8443": "help.example.com",
@@ -166,8 +166,8 @@ func TestRequestHostName(t *testing.T) {
 		"":                      "",
 	}
 	for in, want := range tests {
-		if got := requestHostName(in); got != want {
-			t.Errorf("requestHostName(%q) = %q, want %q", in, got, want)
+		if got := helpCenterRequestHost(in); got != want {
+			t.Errorf("helpCenterRequestHost(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -175,7 +175,7 @@ func TestRequestHostName(t *testing.T) {
 // BenchmarkHelpCenterHostCheck measures the per-request cost once a host has
 // been checked (the contract: it must cost nothing after the first request).
 func BenchmarkHelpCenterHostCheck(b *testing.B) {
-	c, _, _ := newTestHostChecker(b, "app.example.com")
+	c, _, _ := newHelpCenterTestHostChecker(b, "app.example.com")
 	c.check("help.example.com")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

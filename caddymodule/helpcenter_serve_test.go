@@ -13,21 +13,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// recordingProxy stands in for the reverse_proxy handler.
-type recordingProxy struct {
+// helpCenterRecordingProxy stands in for the reverse_proxy handler.
+type helpCenterRecordingProxy struct {
 	req *http.Request
 	err error
 }
 
-func (p *recordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+func (p *helpCenterRecordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	p.req = r
 	return p.err
 }
 
-func newTestHelpCenter(t *testing.T, forwardAll bool, proxyErr error) (*HelpCenter, *recordingProxy) {
+func newHelpCenterForTest(t *testing.T, forwardAll bool, proxyErr error) (*HelpCenter, *helpCenterRecordingProxy) {
 	t.Helper()
-	checker, _, _ := newTestHostChecker(t, "app.example.com")
-	p := &recordingProxy{err: proxyErr}
+	checker, _, _ := newHelpCenterTestHostChecker(t, "app.example.com")
+	p := &helpCenterRecordingProxy{err: proxyErr}
 	return &HelpCenter{
 		originName: "https://custom.intercom.help",
 		forwardAll: forwardAll,
@@ -54,7 +54,7 @@ func TestHelpCenterServeHTTPCookies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc, p := newTestHelpCenter(t, tt.forwardAll, nil)
+			hc, p := newHelpCenterForTest(t, tt.forwardAll, nil)
 			r := httptest.NewRequest(http.MethodPost, "http://help.example.com/hc/en/search?q=a+b", strings.NewReader("body"))
 			r.Header.Set("X-Other", "kept")
 			if tt.cookies != nil {
@@ -98,7 +98,7 @@ func TestHelpCenterServeHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc, _ := newTestHelpCenter(t, false, tt.err)
+			hc, _ := newHelpCenterForTest(t, false, tt.err)
 			r := httptest.NewRequest(http.MethodGet, "http://help.example.com/", nil)
 			err := hc.ServeHTTP(httptest.NewRecorder(), r, nil)
 			var he caddyhttp.HandlerError
@@ -123,8 +123,8 @@ func TestHelpCenterServeHTTPErrors(t *testing.T) {
 }
 
 func TestHelpCenterServeHTTPChecksHost(t *testing.T) {
-	hc, _ := newTestHelpCenter(t, false, nil)
-	checker, observed, counter := newTestHostChecker(t, "app.example.com")
+	hc, _ := newHelpCenterForTest(t, false, nil)
+	checker, observed, counter := newHelpCenterTestHostChecker(t, "app.example.com")
 	hc.hosts = checker
 	for _, host := range []string{"help.example.org", "help.example.org", "help.example.com"} {
 		r := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
@@ -132,8 +132,8 @@ func TestHelpCenterServeHTTPChecksHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if observed.Len() != 1 || counterValue(t, counter) != 1 {
-		t.Errorf("got %d warnings, counter %v; want 1 and 1", observed.Len(), counterValue(t, counter))
+	if observed.Len() != 1 || helpCenterCounterValue(t, counter) != 1 {
+		t.Errorf("got %d warnings, counter %v; want 1 and 1", observed.Len(), helpCenterCounterValue(t, counter))
 	}
 }
 
