@@ -172,3 +172,42 @@ func TestRegisterHelpCenterMetrics(t *testing.T) {
 		t.Error("a conflicting collector was silently accepted")
 	}
 }
+
+// TestNewHelpCenterProxy pins the reverse_proxy configuration built for each
+// kind of origin: TLS named after the origin, the Host restored, no buffering.
+func TestNewHelpCenterProxy(t *testing.T) {
+	tests := []struct {
+		origin    string
+		ca        []string
+		dial      string
+		transport string
+	}{
+		{"https://custom.eu.intercom.help", nil, "custom.eu.intercom.help:443",
+			`{"protocol":"http","tls":{"server_name":"custom.eu.intercom.help"}}`},
+		{"https://localhost:8443", []string{"Q0E="}, "localhost:8443",
+			`{"protocol":"http","tls":{"ca":{"provider":"inline","trusted_ca_certs":["Q0E="]},"server_name":"localhost"}}`},
+		{"http://egress.internal", nil, "egress.internal:80", `{"protocol":"http"}`},
+		{"http://[2001:db8::1]:8080", nil, "[2001:db8::1]:8080", `{"protocol":"http"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.origin, func(t *testing.T) {
+			u, err := parseHelpCenterOrigin(tt.origin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := newHelpCenterProxy(u, tt.ca)
+			if len(rp.Upstreams) != 1 || rp.Upstreams[0].Dial != tt.dial {
+				t.Errorf("upstreams %+v, want one dialing %s", rp.Upstreams, tt.dial)
+			}
+			if got := string(rp.TransportRaw); got != tt.transport {
+				t.Errorf("transport %s\nwant %s", got, tt.transport)
+			}
+			if got := rp.Headers.Request.Set["Host"]; !reflect.DeepEqual(got, []string{"{http.request.host}"}) {
+				t.Errorf("Host set to %q, want the request's host", got)
+			}
+			if rp.RequestBuffers != 0 || rp.ResponseBuffers != 0 {
+				t.Errorf("buffering enabled: request %d, response %d", rp.RequestBuffers, rp.ResponseBuffers)
+			}
+		})
+	}
+}
