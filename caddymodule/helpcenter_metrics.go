@@ -1,10 +1,6 @@
 package caddymodule
 
-import (
-	"errors"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // helpCenterDomainMismatches counts Help Center hosts whose registrable domain
 // differs from app_domain's. It has no labels: hosts come from the Host
@@ -21,18 +17,8 @@ var helpCenterDomainMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 	Help:      "Help Center hosts seen whose registrable domain differs from app_domain's, so signed-in users cannot be recognised there (once per host per config load).",
 })
 
-// registerHelpCenterMetrics registers the Help Center collectors with reg,
-// tolerating a collector that is already registered (config reloads,
-// several intercom_help_center handlers in one config).
+// registerHelpCenterMetrics registers the Help Center collectors with reg
+// (config reloads and several handlers register them again).
 func registerHelpCenterMetrics(reg *prometheus.Registry) error {
-	if reg == nil {
-		return nil
-	}
-	if err := reg.Register(helpCenterDomainMismatches); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
-	}
-	return nil
+	return registerCollectors(reg, helpCenterDomainMismatches)
 }
