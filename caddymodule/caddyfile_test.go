@@ -17,7 +17,9 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+// update rewrites golden files from the current output instead of comparing
+// (go test ./caddymodule -run Adapt -update).
+var update = flag.Bool("update", false, "rewrite golden files under testdata/ from the current output")
 
 // TestCaddyfileAdapt adapts every testdata/caddyfile_adapt/*.caddyfile and
 // compares it with the .json next to it.
@@ -33,7 +35,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, warnings, err := adapter.Adapt(input, nil)
+			out, warnings, err := adapter.Adapt(input, map[string]any{"filename": file})
 			if err != nil {
 				t.Fatalf("adapt: %v", err)
 			}

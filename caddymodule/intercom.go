@@ -233,6 +233,12 @@ func (h *Intercom) Provision(ctx caddy.Context) error {
 	if !strings.Contains(h.UserID, "{") {
 		h.logger.Warn("user_id is a constant: every visitor will be identified as the same user")
 	}
+	h.logger.Info("intercom identification enabled",
+		zap.String("app_id", h.AppID),
+		zap.String("api_base", h.apiBase),
+		zap.Strings("identity_headers", h.identity.headers),
+		zap.Bool("salesforce", h.salesforce != nil),
+		zap.String("endpoint", h.Endpoint))
 	return nil
 }
 
@@ -377,8 +383,9 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	id := h.resolveIdentity(repl)
-	hygiene := h.marker.Decide(id.UserID, markerOf(r))
-	if id.UserID == "" && !hygiene.Shutdown {
+	marker := markerOf(r)
+	if id.UserID == "" && marker == "" {
+		// Anonymous, and no identified session to clear: untouched.
 		h.metrics.responses.WithLabelValues(outcomeAnonymous).Inc()
 		return next.ServeHTTP(w, r)
 	}
@@ -390,7 +397,7 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		r.Header.Del(name)
 	}
 
-	rw := newInjectingWriter(w, r, h, id, hygiene)
+	rw := newInjectingWriter(w, r, h, id, marker)
 	defer rw.release()
 	err := next.ServeHTTP(rw, r)
 	return rw.finish(err)

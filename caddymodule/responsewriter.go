@@ -26,8 +26,9 @@ type injectingWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	h       *Intercom
 	id      injector.Identity
-	hygiene injector.Hygiene
-	host    string // request host, for the Messenger cookie's domain
+	marker  string           // the request's session marker cookie
+	hygiene injector.Hygiene // decided with the page, from id and marker
+	host    string           // request host, for the Messenger cookie's domain
 	secure  bool   // request came over TLS: the marker cookie is Secure
 
 	wroteHeader bool
@@ -39,12 +40,12 @@ type injectingWriter struct {
 	gunzip      *gunzipPipe // non-nil when decoding an upstream's gzip
 }
 
-func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id injector.Identity, hygiene injector.Hygiene) *injectingWriter {
+func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id injector.Identity, marker string) *injectingWriter {
 	return &injectingWriter{
 		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
 		h:                     h,
 		id:                    id,
-		hygiene:               hygiene,
+		marker:                marker,
 		host:                  r.Host,
 		secure:                r.TLS != nil,
 	}
@@ -107,6 +108,7 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 // anonymous visitor with a stale session it is only the shutdown.
 func (w *injectingWriter) appendScriptBody(dst []byte) ([]byte, error) {
 	h := w.h
+	w.hygiene = h.marker.Decide(w.id.UserID, w.marker)
 	if w.id.UserID == "" {
 		return injector.AppendScriptBody(dst, injector.Settings{AppID: h.AppID, APIBase: h.apiBase}, injector.SnippetOptions{Shutdown: true}), nil
 	}

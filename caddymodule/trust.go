@@ -50,8 +50,13 @@ func newIdentitySource(trust []string, values []string) (identitySource, error) 
 		case "route":
 			src.trustRoute = true
 		case "private_ranges":
+			// Caddy's list mixes CIDRs and bare addresses (::1).
 			for _, cidr := range caddyhttp.PrivateRangesCIDR() {
-				src.ranges = append(src.ranges, netip.MustParsePrefix(cidr))
+				p, err := parsePrefix(cidr)
+				if err != nil {
+					return src, fmt.Errorf("trust: private_ranges: %w", err)
+				}
+				src.ranges = append(src.ranges, p)
 			}
 		default:
 			p, err := parsePrefix(t)

@@ -124,9 +124,9 @@ type Rewriter struct {
 	// for small writes), a scan resumes from ckpt, the end of the last
 	// complete token after which the tokenizer is in its data state, with
 	// st, the decision state at that point. A fresh Tokenizer started there
-	// behaves exactly like one that tokenized from the start, because the
-	// only state the Tokenizer carries between tokens is the raw-text
-	// element whose text comes next. So ckpt never moves past the start tag
+	// behaves exactly like one that tokenized from the start, because,
+	// errors aside, the only state the Tokenizer carries between tokens is
+	// the raw-text element whose text comes next (we never AllowCDATA). So ckpt never moves past the start tag
 	// of a raw-text element (<style>, <title>, ...) until its text is
 	// complete: resuming re-reads the start tag and the Tokenizer re-enters
 	// raw text by itself.
@@ -142,9 +142,13 @@ type Rewriter struct {
 	// only scans again when the new bytes contain something that can end
 	// that kind of token or decide the outcome: a '>' after "--" for a
 	// comment, "</style" and a delimiter for style text, any '>' for a tag,
-	// and so on (mayProgress). Skipping a scan can only delay a decision,
-	// never change it: decisions depend on complete tokens, and those do
-	// not change when more bytes arrive.
+	// and so on (mayProgress). The first 4 bytes of a token are always
+	// rescanned (see shortTail), so Write costs O(len(p)) plus one scan per
+	// token that completes. mayProgress never skips a scan that would find
+	// something (the tests compare every prefix with a from-scratch scan);
+	// and a wrong skip could only delay a decision, never change it,
+	// because decisions rest on complete tokens, which more bytes do not
+	// change.
 	ckpt      int
 	st        scanState
 	bomDone   bool     // the leading byte order mark, if any, has been stepped over
@@ -593,8 +597,11 @@ const (
 )
 
 // shortTail is the length under which an incomplete token is always
-// rescanned rather than classified.
-const shortTail = 16
+// rescanned rather than classified: "<!" and the two bytes after it, which
+// readMarkupDeclaration peeks at before it knows what the token is ("<!>" is
+// complete only once the byte after it is seen). Past those, every token
+// ends at a byte that mayProgress looks for.
+const shortTail = len("<!--")
 
 // setTail records the kind of the incomplete token that starts at pos; tt is
 // its type, or ErrorToken if the tokenizer returned nothing for it.
@@ -603,8 +610,6 @@ func (r *Rewriter) setTail(data []byte, pos int, st scanState, tt html.TokenType
 	tail := data[pos:]
 	switch {
 	case len(tail) < shortTail:
-		// Cheap to rescan, and the first bytes of a token have lookahead
-		// quirks: "<!>" is complete only once the byte after it is seen.
 		r.tail = tailAny
 	case st.rawTag != "" && tt == html.TextToken:
 		r.tail, r.tailTag = tailRaw, st.rawTag

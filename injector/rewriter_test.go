@@ -653,3 +653,52 @@ func TestRewriterPooledBuffersIsolated(t *testing.T) {
 		}
 	}
 }
+
+// soupPieces are the fragments TestRewriterTokenSoup strings together: the
+// openers, closers and near-misses where tokens begin and end, so that
+// random splits land on every awkward boundary.
+var soupPieces = []string{
+	"<!DOCTYPE html>", "<!doctype", "<html>", "<head>", "</head>", "<HEAD>", "</head ", "<body>", "</body>",
+	"<div>", "<p>", "</p>", "<br/>", "</br>", "<meta a='>'>", "<link href=\"</head>\">", "<meta x=", "<base>",
+	"<title>", "</title>", "</title ", "</titl", "<style>", "</style>", "</STYLE>", "<noscript>", "</noscript>",
+	"<template>", "</template>", "<script>", "</script>", "<script/>", "<textarea>", "<noframes>", "</noframes>",
+	"<!--", "-->", "--!>", "--", "-", "!", "<!-->", "<!>", "<!x>", "<?xml?>", "<![CDATA[", "]]>", "</>", "</ x>",
+	"<!--<script>", "<", ">", "/", "</", "=", "'", "\"",
+	" ", "\n", "\r\n", "\t", "x", "hello", "\x00", "\xff", "\xc3", "\ufeff",
+}
+
+// TestRewriterTokenSoup runs random strings of soupPieces in random splits
+// and windows, checking the splice invariant, that the split does not
+// change the result, and (via the oracle) that no decision is delayed.
+func TestRewriterTokenSoup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	iterations := 3000
+	if testing.Short() {
+		iterations = 300
+	}
+	for it := range iterations {
+		var b strings.Builder
+		if rng.IntN(4) == 0 {
+			b.WriteString("\ufeff")
+		}
+		for range 1 + rng.IntN(40) {
+			b.WriteString(soupPieces[rng.IntN(len(soupPieces))])
+		}
+		in := []byte(b.String())
+		window := 0
+		if rng.IntN(3) == 0 {
+			window = 1 + rng.IntN(len(in)+8)
+		}
+		whole, o := runRewriter(t, in, window, nil, false)
+		checkSplice(t, in, whole, o)
+		chunks := []int{1}
+		if rng.IntN(2) == 0 {
+			chunks = []int{1 + rng.IntN(5), 1 + rng.IntN(9), 1 + rng.IntN(3)}
+		}
+		split, o2 := runRewriter(t, in, window, chunks, true)
+		if o2 != o || !bytes.Equal(split, whole) {
+			t.Fatalf("iteration %d, window %d, input %q:\nwhole write: %v %q\nchunks %v: %v %q",
+				it, window, in, o, whole, chunks, o2, split)
+		}
+	}
+}

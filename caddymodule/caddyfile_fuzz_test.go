@@ -1,0 +1,44 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// FuzzUnmarshalCaddyfile feeds arbitrary directive blocks to the parser:
+// it must return an error or a config, never panic, and whatever it accepts
+// must survive identity-source parsing without panicking either.
+func FuzzUnmarshalCaddyfile(f *testing.F) {
+	for _, seed := range []string{
+		"intercom {\n app_id a\n secret s\n user_id {http.auth.user.id}\n}",
+		"intercom {\n attribute plan {http.auth.user.plan}\n trust 10.0.0.0/8 ::1 private_ranges\n ttl 30m\n user_hash\n loader\n endpoint /jwt\n}",
+		"intercom {\n salesforce {\n  private_key {file./k.pem}\n  key_id k\n  issuer i\n  reuse 5m\n  cache_size 10\n  previous_certificate {file./old.cert.pem} old\n }\n}",
+		"intercom {\n user_id {header.X-User}\n trust route\n}",
+		"intercom {\n region eu\n api_base https://x\n}",
+		"intercom {\n salesforce {\n",
+		"intercom a b c",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		var h Intercom
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+			return
+		}
+		values := []string{h.UserID, h.Email, h.Name}
+		for _, v := range h.Attributes {
+			values = append(values, v)
+		}
+		src, err := newIdentitySource(h.Trust, values)
+		if err != nil {
+			return
+		}
+		for _, name := range src.headers {
+			if name == "" || strings.ContainsAny(name, "{}") {
+				t.Fatalf("bad identity header name %q from %q", name, input)
+			}
+		}
+	})
+}

@@ -1,0 +1,46 @@
+package caddymodule
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestIdentitySourceHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		trust []string
+		peer  string
+		want  bool
+	}{
+		{[]string{"private_ranges"}, "10.1.2.3:4000", true},
+		{[]string{"private_ranges"}, "192.168.7.7:1", true},
+		{[]string{"private_ranges"}, "[::1]:8080", true},
+		{[]string{"private_ranges"}, "[::ffff:10.0.0.1]:80", true},
+		{[]string{"private_ranges"}, "8.8.8.8:443", false},
+		{[]string{"private_ranges"}, "[2001:db8::1]:443", false},
+		{[]string{"203.0.113.7"}, "203.0.113.7:1", true},
+		{[]string{"203.0.113.7"}, "203.0.113.8:1", false},
+		{[]string{"203.0.113.0/24", "2001:db8::/32"}, "[2001:db8::1]:443", true},
+		{[]string{"203.0.113.0/24"}, "not-an-address", false},
+		{[]string{"route"}, "8.8.8.8:443", true},
+	} {
+		src, err := newIdentitySource(tc.trust, []string{"{http.request.header.X-User}"})
+		if err != nil {
+			t.Fatalf("%v: %v", tc.trust, err)
+		}
+		if got := src.honoured(&http.Request{RemoteAddr: tc.peer}); got != tc.want {
+			t.Errorf("trust %v, peer %s: honoured = %v, want %v", tc.trust, tc.peer, got, tc.want)
+		}
+	}
+
+	// Without identity headers there is nothing to forge.
+	src, err := newIdentitySource(nil, []string{"{http.auth.user.id}"})
+	if err != nil || !src.honoured(&http.Request{RemoteAddr: "8.8.8.8:1"}) {
+		t.Errorf("auth placeholder identity: %v %v", src, err)
+	}
+	h := http.Header{"X-User": {"admin"}, "X-Other": {"kept"}}
+	src, _ = newIdentitySource([]string{"10.0.0.0/8"}, []string{"{header.x-user}"})
+	src.strip(h)
+	if h.Get("X-User") != "" || h.Get("X-Other") != "kept" {
+		t.Errorf("strip: %v", h)
+	}
+}
