@@ -11,10 +11,13 @@ import (
 // bootTimeout is how long a page gets to load the (stub) widget and boot.
 const bootTimeout = 10 * time.Second
 
+// bootedJS is true once the stub widget has recorded a boot.
+const bootedJS = "(window.__stubCalls || []).some(function (c) { return c.method === 'boot'; })"
+
 // waitBooted waits until the stub widget has recorded a boot.
 func (tb *tab) waitBooted() {
 	tb.t.Helper()
-	tb.waitFor("(window.__stubCalls || []).some(function (c) { return c.method === 'boot'; })", bootTimeout, "the widget to boot")
+	tb.waitFor(bootedJS, bootTimeout, "the widget to boot")
 }
 
 // boots returns the boot calls among calls.
@@ -95,13 +98,6 @@ func TestLoaderBootsPlainPage(t *testing.T) {
 	}
 }
 
-// widgetURLs returns the widget URLs the tab requested.
-func (tb *tab) widgetURLs() []string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return append([]string(nil), tb.widgets...)
-}
-
 // Scenario 2: a page that installs Intercom itself and assigns its own
 // window.intercomSettings with a forged user_id, a forged JWT and a custom
 // key. The Messenger still boots once, as the trusted user, with the edge's
@@ -114,12 +110,12 @@ func TestPageOwnSettingsAndLoader(t *testing.T) {
 	loader := officialLoader(testAppID)
 	pages := map[string]webPage{
 		"/settings-then-loader": {html: htmlPage("Own settings", `<script>
-window.intercomSettings = ` + forged + `;
-` + loader + `
+window.intercomSettings = `+forged+`;
+`+loader+`
 </script>`, `<h1>Settings, then the loader</h1>`)},
 		"/var-settings": {html: htmlPage("Own var settings", `<script>
-var intercomSettings = ` + forged + `;
-` + loader + `
+var intercomSettings = `+forged+`;
+`+loader+`
 </script>`, `<h1>A top-level var</h1>`)},
 		"/settings-after-load": {html: htmlPage("Late settings", `<script>`+loader+`</script>`, `<h1>Settings assigned after load</h1>
 <script>
@@ -154,7 +150,7 @@ window.addEventListener('load', function () {
 			var settings map[string]any
 			tb.eval("window.intercomSettings", &settings)
 			if settings["user_id"] != "alice" || settings["custom_key"] != "kept" {
-				t.Errorf("window.intercomSettings = %v, want the trusted user_id and the page's custom_key", settings)
+				t.Errorf("window.intercomSettings = %s, want the trusted user_id and the page's custom_key", redactMap(settings))
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -242,15 +243,26 @@ func (tb *tab) tryEval(expr string, out any) error {
 // the test with what after timeout.
 func (tb *tab) waitFor(cond string, timeout time.Duration, what string) {
 	tb.t.Helper()
+	if err := tb.poll(cond, timeout); err != nil {
+		tb.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v)", timeout, what, cond, err)
+	}
+}
+
+// poll is waitFor without the failure: it reports whether cond came true
+// (nil) or what the last evaluation said.
+func (tb *tab) poll(cond string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var ok bool
 		err := tb.tryEval("!!("+cond+")", &ok)
 		if err == nil && ok {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			tb.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v)", timeout, what, cond, err)
+			if err == nil {
+				err = errors.New("condition still false")
+			}
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -288,6 +300,12 @@ func (c stubCall) String() string {
 	return fmt.Sprintf("%s(%s) via %s", c.Method, redactTokens(c.Arg), c.Via)
 }
 
+// redactMap is redactTokens for a decoded object.
+func redactMap(m map[string]any) string {
+	b, _ := json.Marshal(m)
+	return redactTokens(b)
+}
+
 // redactTokens shortens JWT-looking values in a JSON text so failure
 // messages stay readable (the test tokens are not secret).
 func redactTokens(raw json.RawMessage) string {
@@ -317,6 +335,13 @@ func (tb *tab) widgetRequests() int {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	return len(tb.widgets)
+}
+
+// widgetURLs returns the widget URLs the tab requested.
+func (tb *tab) widgetURLs() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.widgets...)
 }
 
 // requestCount counts the requests sent so far whose URL path is path.

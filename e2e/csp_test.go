@@ -81,7 +81,9 @@ func TestStrictCSP(t *testing.T) {
 			tb := newTab(t)
 			tb.setUser("alice")
 			resp := tb.navigate(caddy.appURL("/" + c.name))
-			tb.waitBooted()
+			// A blocked script shows as a boot that never comes: report
+			// the violations first, they say why.
+			bootErr := tb.poll(bootedJS, bootTimeout)
 			tb.settle(300 * time.Millisecond)
 
 			violations := tb.cspViolations()
@@ -103,7 +105,10 @@ func TestStrictCSP(t *testing.T) {
 			var settings map[string]any
 			tb.eval("window.intercomSettings", &settings)
 			if settings["user_id"] != "alice" {
-				t.Errorf("window.intercomSettings = %v, want the trusted user (did our script run?)", settings)
+				t.Errorf("window.intercomSettings = %s, want the trusted user (did our script run?)", redactMap(settings))
+			}
+			if bootErr != nil {
+				t.Fatalf("the widget did not boot within %s: %v", bootTimeout, bootErr)
 			}
 			jwt, _ := settings["intercom_user_jwt"].(string)
 			verifyIntercomJWT(t, jwt, "alice")

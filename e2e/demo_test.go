@@ -31,35 +31,53 @@ const (
 	demoAppID  = "demo0app"
 )
 
-// demoConfig returns Caddyfile.example with its ports moved to free ones:
-// the edge (8080), the demo upstream (8081) and the admin endpoint (2019).
+// demoPort matches a port in a listener or upstream address.
+var demoPort = regexp.MustCompile(`:(\d{2,5})\b`)
+
+// demoEdge matches the edge's site address, the one a newcomer opens.
+var demoEdge = regexp.MustCompile(`(?m)^http://localhost:(\d+) \{`)
+
+// demoConfig reads Caddyfile.example and returns it with every port it
+// uses outside comments (the edge, the demo upstream, the Help Center site,
+// the admin endpoint) moved to a free one, and the index of the edge's port.
 // Everything else is kept, so the test runs the demo a newcomer runs.
-func demoConfig(t *testing.T, ports []int) string {
+func demoConfig(t *testing.T) (ports []string, edge int, render func(free []int) string) {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "Caddyfile.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(src)
-	for _, r := range []struct {
-		re   string
-		port int
-	}{
-		{`\blocalhost:2019\b`, ports[2]},
-		{`\b8080\b`, ports[0]},
-		{`\b8081\b`, ports[1]},
-	} {
-		re := regexp.MustCompile(r.re)
-		if !re.MatchString(cfg) {
-			t.Fatalf("Caddyfile.example has no %s any more: update demoConfig", r.re)
+	lines := strings.SplitAfter(string(src), "\n")
+	index := map[string]int{}
+	for _, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
 		}
-		repl := fmt.Sprint(r.port)
-		if strings.HasPrefix(r.re, `\blocalhost`) {
-			repl = fmt.Sprintf("localhost:%d", r.port)
+		for _, m := range demoPort.FindAllStringSubmatch(line, -1) {
+			if _, ok := index[m[1]]; !ok {
+				index[m[1]] = len(ports)
+				ports = append(ports, m[1])
+			}
 		}
-		cfg = re.ReplaceAllString(cfg, repl)
 	}
-	return cfg
+	m := demoEdge.FindStringSubmatch(string(src))
+	if m == nil {
+		t.Fatal("Caddyfile.example has no http://localhost:<port> site: update demoConfig")
+	}
+	edge = index[m[1]]
+	render = func(free []int) string {
+		var b strings.Builder
+		for _, line := range lines {
+			if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+				line = demoPort.ReplaceAllStringFunc(line, func(s string) string {
+					return fmt.Sprintf(":%d", free[index[s[1:]]])
+				})
+			}
+			b.WriteString(line)
+		}
+		return b.String()
+	}
+	return ports, edge, render
 }
 
 // Scenario 8: the README's demo. Caddyfile.example runs as shipped (ports
@@ -68,26 +86,22 @@ func demoConfig(t *testing.T, ports []int) string {
 // a temporary directory, or to docs/demo.png with E2E_UPDATE_SCREENSHOT=1;
 // nothing is compared visually.
 func TestDemoCaddyfileExample(t *testing.T) {
-	caddy := startCaddy(t, 3, func(ports []int) string { return demoConfig(t, ports) })
+	ports, edge, render := demoConfig(t)
+	t.Logf("Caddyfile.example ports %v moved to free ones", ports)
+	caddy := startCaddy(t, len(ports), render)
 	tb := newTab(t)
 	if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
 	tb.setHeaders(network.Headers{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("demo:demo"))})
-	tb.navigate(fmt.Sprintf("http://localhost:%d/", caddy.ports[0]))
+	tb.navigate(fmt.Sprintf("http://localhost:%d/", caddy.ports[edge]))
 
-	status := "document.getElementById('status') && document.getElementById('status').textContent"
-	deadline := time.Now().Add(bootTimeout)
-	for {
-		var text string
-		tb.eval(status, &text)
-		if text == "Identified as demo" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("#status says %q, want %q: the demo page shows no injected identity", text, "Identified as demo")
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The page's inline script sets #status while the page parses, so by
+	// the load event it is final.
+	var status string
+	tb.eval("document.getElementById('status') ? document.getElementById('status').textContent : '(no #status element: ' + document.body.innerText.length + ' characters of text)'", &status)
+	if status != "Identified as demo" {
+		t.Fatalf("#status says %q, want %q: the demo page shows no injected identity", status, "Identified as demo")
 	}
 	var jwt string
 	tb.eval("window.intercomSettings.intercom_user_jwt", &jwt)

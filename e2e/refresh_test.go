@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"crypto/rsa"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,11 +19,11 @@ const endpointPath = "/intercom/jwt"
 // refreshes its token before it expires: the widget gets an update with a
 // new JWT that verifies, well within the first token's lifetime.
 func TestTokenRefresh(t *testing.T) {
-	const ttl = 5 * time.Second
+	const ttl = 10 * time.Second
 	upstream := newUpstream(t, map[string]webPage{
 		"/": {html: htmlPage("Refresh", "", `<h1>Open for longer than a token lives</h1>`)},
 	})
-	caddy := startCaddy(t, 1, appSite(upstream, "loader", "ttl 5s", "endpoint "+endpointPath))
+	caddy := startCaddy(t, 1, appSite(upstream, "loader", fmt.Sprintf("ttl %ds", int(ttl/time.Second)), "endpoint "+endpointPath))
 	tb := newTab(t)
 	tb.setUser("alice")
 	tb.navigate(caddy.appURL("/"))
@@ -153,9 +154,9 @@ func TestSalesforceTokenExpiry(t *testing.T) {
 		tb := open(t)
 		tb.eval("window.__sfMode = 'reject'", nil)
 		tb.dispatch("onEmbeddedMessagingIdentityTokenExpired")
-		tb.waitFor("(window.__sfCalls || []).some(function (c) { return c.method === 'setIdentityToken'; })", 5*time.Second, "setIdentityToken")
-		// Without a cap the rejections would go on for as long as we wait.
-		tb.settle(1500 * time.Millisecond)
+		tb.waitFor("(window.__sfCalls || []).filter(function (c) { return c.method === 'setIdentityToken'; }).length >= 3", 5*time.Second, "three setIdentityToken calls")
+		// Without a cap the rejections go on for as long as we wait.
+		tb.settle(time.Second)
 
 		set := setCalls(tb)
 		fetches := tb.requestCount(endpointPath)
