@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // Settings are the trusted values the edge puts into window.intercomSettings.
@@ -240,74 +238,6 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 // jsonStrCap is the room a JSON string usually takes: quotes, key and a
 // little slack for escapes. Only a capacity hint; appends grow if needed.
 func jsonStrCap(s string) int { return len(s) + len(s)>>3 + 8 }
-
-// jsSafe marks the ASCII bytes that go into a JSON string as they are.
-// Besides JSON's own rules it escapes <, > and & (so no </script>, <!-- or
-// ]]> can form) and DEL.
-var jsSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = false
-	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSString appends s as a JSON string literal that is also safe in an
-// HTML script element and ASCII-only: non-ASCII becomes \uXXXX (surrogate
-// pairs above U+FFFF), which also covers U+2028/U+2029; invalid UTF-8
-// becomes \ufffd, as encoding/json does, so the value matches what the JWT
-// signer encoded.
-func appendJSString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		b = append(b, s[start:i]...)
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			b = appendU4(b, r1)
-			b = appendU4(b, r2)
-		} else {
-			b = appendU4(b, r) // RuneError for invalid bytes
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-func appendU4(b []byte, r rune) []byte {
-	return append(b, '\\', 'u',
-		hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
 
 // ScriptTag wraps body (from ScriptBody) in a <script> element, with a nonce
 // attribute when nonce is a valid CSP nonce value (base64 or base64url

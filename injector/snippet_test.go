@@ -11,7 +11,6 @@ import (
 	"time"
 )
 
-
 // Fake but realistic-looking values; none of them is a real credential.
 const (
 	testAppID   = "abc123de"
