@@ -260,6 +260,13 @@ func (w *injectingWriter) finish(err error) error {
 		if gerr := w.gunzip.close(); gerr != nil {
 			if w.rewriter.Outcome() == injector.Pending {
 				// Nothing was sent yet: answer as the upstream's error.
+				// Caddy writes the error status with the header map as it
+				// is, so drop the upstream's headers about the body we
+				// could not decode.
+				hdr := w.Header()
+				for _, name := range upstreamBodyHeaders {
+					hdr.Del(name)
+				}
 				w.h.logOutcome(outcomeError, gerr)
 				return caddyhttp.Error(http.StatusBadGateway, gerr)
 			}
@@ -270,6 +277,15 @@ func (w *injectingWriter) finish(err error) error {
 		}
 	}
 	return w.rewriter.Close()
+}
+
+// upstreamBodyHeaders describe an upstream body; they are removed when that
+// body is replaced by an error response. A stale Content-Length would
+// truncate the error response, Content-Encoding would mislabel it, and the
+// upstream's caching headers could get a 502 stored by a shared cache.
+var upstreamBodyHeaders = []string{
+	"Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Accept-Ranges",
+	"ETag", "Last-Modified", "Cache-Control", "Expires",
 }
 
 // release frees what the request held; deferred so that it also runs when
