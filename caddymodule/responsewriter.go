@@ -309,15 +309,44 @@ func putBuffer(b *[]byte) {
 	}
 }
 
+// isHTML reports whether a response's Content-Type is an HTML page, as
+// mime.ParseMediaType would tell. It runs for every identified GET, assets
+// included, so the common cases skip ParseMediaType, which allocates a map
+// per call: a media type other than HTML, and HTML with no parameter or
+// only charset=utf-8.
 func isHTML(contentType string) bool {
-	if contentType == "" {
+	base, params, _ := strings.Cut(contentType, ";")
+	base = strings.TrimSpace(base)
+	if !equalFoldASCII(base, "text/html") && !equalFoldASCII(base, "application/xhtml+xml") {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	if params = strings.TrimSpace(params); params == "" || equalFoldASCII(params, "charset=utf-8") {
+		return true
+	}
+	_, _, err := mime.ParseMediaType(contentType)
+	return err == nil
+}
+
+// equalFoldASCII compares ASCII-case-insensitively; unlike strings.EqualFold
+// it does not fold non-ASCII letters (such as U+017F into s), as
+// ParseMediaType does not.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	return mt == "text/html" || mt == "application/xhtml+xml"
+	for i := range len(a) {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 func outcomeOf(o injector.Outcome) string {
