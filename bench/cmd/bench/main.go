@@ -23,7 +23,7 @@
 // peak RSS (VmHWM) for (a) and (b) on 1 MB and 100 MB pages, one fresh
 // process per measurement.
 //
-// Knobs (defaults in brackets): -rounds [3] × -round [5s] per case and size,
+// Knobs (defaults in brackets): -rounds [4] × -round [4s] per case and size,
 // after a -warmup [2s] run of each; -conns [32], -threads [2], -users [1000],
 // -sizes [10k,100k,1m], -cases [a,a+,b,c,d], -rss-sizes [1m,100m] ("" skips the
 // RSS part), -profile DIR (an extra, unmeasured round that saves a CPU
@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
+	"github.com/caddy-intercom/caddy-intercom/injector"
 )
 
 // upstreamEnv switches this program into upstream mode: it serves
@@ -82,8 +83,8 @@ func main() {
 	}
 	var cfg config
 	var sizes, cases, rssSizes string
-	flag.IntVar(&cfg.rounds, "rounds", 3, "measured rounds; each runs every case on every page size once")
-	flag.DurationVar(&cfg.round, "round", 5*time.Second, "length of one wrk run")
+	flag.IntVar(&cfg.rounds, "rounds", 4, "measured rounds; each runs every case on every page size once")
+	flag.DurationVar(&cfg.round, "round", 4*time.Second, "length of one wrk run")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured wrk run per case and size before the rounds")
 	flag.IntVar(&cfg.conns, "conns", 32, "wrk connections")
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
@@ -190,7 +191,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	script := filepath.Join(dir, "users.lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, cfg.users)), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(userScript(cfg.users)), 0o600); err != nil {
 		return err
 	}
 
@@ -295,6 +296,8 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Println()
 		printRSS(os.Stdout, rss)
 	}
+	fmt.Println()
+	b.printGoals(os.Stdout, rss)
 	return nil
 }
 
@@ -434,6 +437,8 @@ func (s *server) url(size string) string {
 func (s *server) check(size string) (int, error) {
 	req, _ := http.NewRequest(http.MethodGet, s.url(size), nil)
 	req.Header.Set(harness.UserHeader, "user-check")
+	// The marker cookie the wrk script sends: with it, no Set-Cookie.
+	req.AddCookie(&http.Cookie{Name: injector.MarkerCookie, Value: injector.NewSessionMarker([]byte(harness.Secret)).Value("user-check")})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -457,6 +462,8 @@ func (s *server) check(size string) (int, error) {
 		return 0, fmt.Errorf("salesforce token = %v, want %v", sf, s.c.Salesforce)
 	case !s.c.Intercom && len(body) != n, s.c.Intercom && len(body) <= n:
 		return 0, fmt.Errorf("got %d bytes for a %d-byte page", len(body), n)
+	case len(resp.Cookies()) > 0:
+		return 0, fmt.Errorf("Set-Cookie %q despite the session marker", resp.Header.Values("Set-Cookie"))
 	}
 	return len(body) - n, nil
 }
@@ -477,10 +484,23 @@ func (s *server) outcomes() string {
 	return strings.Join(parts, " ")
 }
 
-// wrkScript rotates through %d users; each thread starts elsewhere in the
-// list. done() prints the figures as one JSON line.
+// userScript is the wrk Lua script: it rotates through n users (each thread
+// starting elsewhere in the list) and sends each user's session marker
+// cookie, as a returning browser does, so that pages do not all set it
+// anew. done() prints the figures as one JSON line.
+func userScript(n int) string {
+	marker := injector.NewSessionMarker([]byte(harness.Secret))
+	var markers strings.Builder
+	for i := range n {
+		fmt.Fprintf(&markers, "%q,\n", marker.Value(fmt.Sprintf("user-%d", i)))
+	}
+	return fmt.Sprintf(wrkScript, n, markers.String(), injector.MarkerCookie)
+}
+
 const wrkScript = `
 local users = %d
+local markers = {
+%s}
 local n = 0
 local threads = 0
 function setup(thread)
@@ -492,7 +512,8 @@ function init(args)
 end
 function request()
   n = n + 1
-  return wrk.format("GET", nil, {["X-User"] = "user-" .. (n %% users)})
+  local u = n %% users
+  return wrk.format("GET", nil, {["X-User"] = "user-" .. u, ["Cookie"] = "%s=" .. markers[u + 1]})
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -639,7 +660,7 @@ func (b *bencher) summarize(c, size string) summary {
 }
 
 func (b *bencher) printTable(w io.Writer) {
-	fmt.Fprintf(w, "%d connections, %d wrk threads, %d users, %d rounds of %s per case and page (order rotating); req/s over all rounds, latencies are the median of the rounds' p50/p99.\n\n",
+	fmt.Fprintf(w, "%d connections, %d wrk threads, %d users, %d rounds of %s per case and page (order rotating). req/s: over all rounds; × (a): median of the rounds' ratios to (a) run next to it; latencies: median of the rounds' p50/p99; caddy CPU: user+system time per request.\n\n",
 		b.cfg.conns, b.cfg.threads, b.cfg.users, b.cfg.rounds, b.cfg.round)
 	fmt.Fprintln(w, "| page | case | req/s | × (a) | × (a) per round | p50 ms | p99 ms | p99 − (a) ms | caddy CPU µs/req | errors |")
 	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|")
@@ -653,7 +674,7 @@ func (b *bencher) printTable(w io.Writer) {
 			}
 			ratio, added := "1", "—"
 			if c.Name != "a" {
-				ratio = fmt.Sprintf("%.3f", s.rps/base.rps)
+				ratio = fmt.Sprintf("%.2f", median(s.ratios))
 				added = fmt.Sprintf("%+.2f", s.p99-base.p99)
 			}
 			fmt.Fprintf(w, "| %s | (%s) %s | %.0f | %s | %s | %.2f | %.2f | %s | %.0f | %d |\n",
@@ -754,6 +775,62 @@ feed:
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// ratio is the median over rounds of case c's req/s over case base's in the
+// same round; ok is false when either did not run.
+func (b *bencher) ratio(c, base, size string) (float64, bool) {
+	rs, bs := b.results[key{c, size}], b.results[key{base, size}]
+	if len(rs) == 0 || len(rs) != len(bs) {
+		return 0, false
+	}
+	var rr []float64
+	for i := range rs {
+		rr = append(rr, rs[i].rps()/bs[i].rps())
+	}
+	return median(rr), true
+}
+
+// printGoals checks the figures against issue 8's goals.
+func (b *bencher) printGoals(w io.Writer, rss []rssResult) {
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintln(w, "Goals:")
+	for _, size := range b.cfg.sizes {
+		if r, ok := b.ratio("b", "a", size); ok {
+			n, _ := harness.ParseSize(size)
+			goal := ""
+			if n <= 100_000 {
+				goal = fmt.Sprintf(" (goal ≥ 0.95: %s)", verdict(r >= 0.95))
+			}
+			added := b.summarize("b", size).p99 - b.summarize("a", size).p99
+			fmt.Fprintf(w, "- %s: (b)/(a) = %.2f%s; p99 added %+.2f ms (goal ≤ 1 ms: %s)\n", size, r, goal, added, verdict(added <= 1))
+		}
+		if r, ok := b.ratio("d", "b", size); ok {
+			fmt.Fprintf(w, "- %s: (d)/(b) = %.2f (goal ≥ 0.9: %s); (c)/(a) = ", size, r, verdict(r >= 0.9))
+			if c, ok := b.ratio("c", "a", size); ok {
+				fmt.Fprintf(w, "%.2f\n", c)
+			} else {
+				fmt.Fprintln(w, "not run")
+			}
+		}
+	}
+	base := map[string]uint64{}
+	for _, r := range rss {
+		if r.c.Name == "a" {
+			base[r.size] = r.peak
+		}
+	}
+	for _, r := range rss {
+		if r.c.Name == "b" {
+			d := mib(r.peak) - mib(base[r.size])
+			fmt.Fprintf(w, "- %s: peak RSS (b) − (a) = %+.1f MiB (goal ≤ 16 MiB: %s)\n", r.size, d, verdict(d <= 16))
+		}
+	}
+}
 
 func printRSS(w io.Writer, rs []rssResult) {
 	fmt.Fprintln(w, "Peak RSS of caddy (VmHWM), a fresh process per row:")
