@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -269,10 +270,14 @@ func TestGzipLyingUpstream(t *testing.T) {
 		w.Header().Set("Content-Length", strconv.Itoa(gz.Len()))
 		w.Write(gz.Bytes())
 	})
+	corrupt := "this is not gzip at all"
 	mux.HandleFunc("/corrupt", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write([]byte("this is not gzip at all"))
+		w.Header().Set("Content-Length", strconv.Itoa(len(corrupt)))
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("ETag", `"v1"`)
+		w.Write([]byte(corrupt))
 	})
 	mux.HandleFunc("/br", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -302,9 +307,20 @@ func TestGzipLyingUpstream(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, testBaseURL+"/corrupt", nil)
 		req.SetBasicAuth("alice", "alice")
 		if resp, err := tester.Client.Do(req); err == nil {
+			_, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusBadGateway {
 				t.Errorf("corrupt gzip (%q): status %d, want 502 or an aborted response", transport, resp.StatusCode)
+			}
+			// The 502 replaces the upstream's body: none of the upstream's
+			// headers about that body may go out with it.
+			if err != nil {
+				t.Errorf("corrupt gzip (%q): the 502 response is itself broken: %v", transport, err)
+			}
+			for _, h := range []string{"Content-Encoding", "Cache-Control", "ETag"} {
+				if v := resp.Header.Get(h); v != "" {
+					t.Errorf("corrupt gzip (%q): the 502 carries the upstream's %s: %q", transport, h, v)
+				}
 			}
 		} else if transport != "" {
 			t.Errorf("corrupt gzip through our decoder: %v, want a 502", err)

@@ -29,7 +29,7 @@ type injectingWriter struct {
 	marker  string           // the request's session marker cookie
 	hygiene injector.Hygiene // decided with the page, from id and marker
 	host    string           // request host, for the Messenger cookie's domain
-	secure  bool   // request came over TLS: the marker cookie is Secure
+	secure  bool             // request came over TLS: the marker cookie is Secure
 
 	wroteHeader bool
 	status      int
@@ -262,6 +262,13 @@ func (w *injectingWriter) finish(err error) error {
 		if gerr := w.gunzip.close(); gerr != nil {
 			if w.rewriter.Outcome() == injector.Pending {
 				// Nothing was sent yet: answer as the upstream's error.
+				// Caddy writes the error status with the header map as it
+				// is, so drop the upstream's headers about the body we
+				// could not decode.
+				hdr := w.Header()
+				for _, name := range upstreamBodyHeaders {
+					hdr.Del(name)
+				}
 				w.h.logOutcome(outcomeError, gerr)
 				return caddyhttp.Error(http.StatusBadGateway, gerr)
 			}
@@ -272,6 +279,15 @@ func (w *injectingWriter) finish(err error) error {
 		}
 	}
 	return w.rewriter.Close()
+}
+
+// upstreamBodyHeaders describe an upstream body; they are removed when that
+// body is replaced by an error response. A stale Content-Length would
+// truncate the error response, Content-Encoding would mislabel it, and the
+// upstream's caching headers could get a 502 stored by a shared cache.
+var upstreamBodyHeaders = []string{
+	"Content-Length", "Content-Encoding", "Content-Type", "Content-Range", "Accept-Ranges",
+	"ETag", "Last-Modified", "Cache-Control", "Expires",
 }
 
 // release frees what the request held; deferred so that it also runs when
@@ -295,15 +311,44 @@ func putBuffer(b *[]byte) {
 	}
 }
 
+// isHTML reports whether a response's Content-Type is an HTML page, as
+// mime.ParseMediaType would tell. It runs for every identified GET, assets
+// included, so the common cases skip ParseMediaType, which allocates a map
+// per call: a media type other than HTML, and HTML with no parameter or
+// only charset=utf-8.
 func isHTML(contentType string) bool {
-	if contentType == "" {
+	base, params, _ := strings.Cut(contentType, ";")
+	base = strings.TrimSpace(base)
+	if !equalFoldASCII(base, "text/html") && !equalFoldASCII(base, "application/xhtml+xml") {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	if params = strings.TrimSpace(params); params == "" || equalFoldASCII(params, "charset=utf-8") {
+		return true
+	}
+	_, _, err := mime.ParseMediaType(contentType)
+	return err == nil
+}
+
+// equalFoldASCII compares ASCII-case-insensitively; unlike strings.EqualFold
+// it does not fold non-ASCII letters (such as U+017F into s), as
+// ParseMediaType does not.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	return mt == "text/html" || mt == "application/xhtml+xml"
+	for i := range len(a) {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 func outcomeOf(o injector.Outcome) string {

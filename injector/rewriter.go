@@ -264,16 +264,31 @@ func (r *Rewriter) finish(o Outcome, at int, data, rest []byte, base int) (int, 
 		r.decide(o)
 	}
 	segs := [4][]byte{data, nil, nil, rest}
+	var joined *[]byte // pooled: data with the snippet spliced in
 	if o == Injected {
-		segs[0], segs[1], segs[2] = data[:at], r.snippet, data[at:]
+		if len(data)+len(r.snippet) <= maxJoin {
+			joined = holdPool.Get().(*[]byte)
+			b := append((*joined)[:0], data[:at]...)
+			b = append(b, r.snippet...)
+			b = append(b, data[at:]...)
+			*joined = b
+			segs[0] = b
+		} else {
+			segs[0], segs[1], segs[2] = data[:at], r.snippet, data[at:]
+		}
 	}
+	defer putJoined(joined)
 	written := 0 // body bytes (not snippet bytes) that reached dst
 	for i, s := range segs {
 		if len(s) == 0 {
 			continue
 		}
 		n, err := r.dst.Write(s)
-		if i != 1 {
+		switch {
+		case i == 1: // the snippet alone
+		case i == 0 && joined != nil: // all but the snippet's bytes
+			written += n - min(max(n-at, 0), len(r.snippet))
+		default:
 			written += n
 		}
 		if err == nil && n < len(s) {
@@ -287,6 +302,21 @@ func (r *Rewriter) finish(o Outcome, at int, data, rest []byte, base int) (int, 
 	}
 	r.release()
 	return written - base, nil
+}
+
+// maxJoin is the most bytes finish copies to write the start of an injected
+// page in one Write. Handing the page's start, the snippet and the rest of the
+// buffer to dst as three writes costs more than the copy: net/http's buffered
+// response writer then ends up issuing an extra write syscall per page (and
+// holding a tail until the handler returns), which was most of the handler's
+// cost on small pages. Beyond this size the writes are big anyway.
+const maxJoin = 64 << 10
+
+func putJoined(b *[]byte) {
+	if b != nil && cap(*b) <= maxPooledHold {
+		*b = (*b)[:0]
+		holdPool.Put(b)
+	}
 }
 
 // holdPool recycles hold buffers. Buffers are emptied before they go back and

@@ -702,3 +702,51 @@ func TestRewriterTokenSoup(t *testing.T) {
 		}
 	}
 }
+
+// writeLog records each Write it gets.
+type writeLog struct{ writes [][]byte }
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestRewriterInjectsInOneWrite checks that the start of an injected page
+// reaches dst in a single Write with the snippet spliced in, whether it was
+// decided in place or after holding bytes; split writes made net/http issue
+// an extra write syscall per page. Past maxJoin it falls back to separate
+// writes, with the same output.
+func TestRewriterInjectsInOneWrite(t *testing.T) {
+	head := "<!DOCTYPE html><html><head><title>x</title>"
+	rest := "</head><body><p>hello</p></body></html>"
+	bigTitle := "<!DOCTYPE html><html><head><title>" + strings.Repeat("x", maxJoin) + "</title>"
+	cases := []struct {
+		name       string
+		chunks     []string
+		wantWrites int
+	}{
+		{"decided in place", []string{head + rest}, 1},
+		{"decided after holding", []string{head, rest}, 1},
+		{"held in small pieces", []string{head[:5], head[5:20], head[20:], rest}, 1},
+		{"beyond maxJoin", []string{bigTitle, rest}, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var w writeLog
+			r := NewRewriter(&w, testSnippet, RewriterOptions{})
+			for _, c := range tc.chunks {
+				if n, err := r.Write([]byte(c)); n != len(c) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if len(w.writes) != tc.wantWrites {
+				t.Errorf("%d writes to dst when the outcome was decided, want %d", len(w.writes), tc.wantWrites)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			in := strings.Join(tc.chunks, "")
+			checkSplice(t, []byte(in), bytes.Join(w.writes, nil), r.Outcome())
+		})
+	}
+}

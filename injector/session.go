@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -20,6 +22,10 @@ const MarkerCookie = "caddy_intercom_user"
 // user without the key.
 type SessionMarker struct {
 	key []byte
+	// macs recycles HMAC states keyed with key: the handler computes a
+	// marker for every identified GET, assets included, and hmac.New costs
+	// more than the hash itself. Nil in a zero SessionMarker.
+	macs *sync.Pool
 }
 
 // NewSessionMarker derives the marker key from the Messenger secret, so that
@@ -27,14 +33,23 @@ type SessionMarker struct {
 func NewSessionMarker(secret []byte) SessionMarker {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("caddy-intercom session marker v1"))
-	return SessionMarker{key: mac.Sum(nil)}
+	key := mac.Sum(nil)
+	return SessionMarker{key: key, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
 
 // Value returns the marker for userID.
 func (m SessionMarker) Value(userID string) string {
-	mac := hmac.New(sha256.New, m.key)
+	var mac hash.Hash
+	if m.macs != nil {
+		mac = m.macs.Get().(hash.Hash)
+		defer m.macs.Put(mac)
+		mac.Reset() // back to the keyed state: nothing of an earlier id remains
+	} else {
+		mac = hmac.New(sha256.New, m.key)
+	}
 	mac.Write([]byte(userID))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(sum[:0])[:18])
 }
 
 // Hygiene is what a page response must do about the Messenger session left

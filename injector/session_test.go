@@ -1,6 +1,13 @@
 package injector
 
-import "testing"
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"testing"
+)
 
 func TestSessionMarkerDecide(t *testing.T) {
 	m := NewSessionMarker([]byte("secret"))
@@ -47,5 +54,44 @@ func TestSessionCookieDomain(t *testing.T) {
 		if got := SessionCookieDomain(host); got != want {
 			t.Errorf("SessionCookieDomain(%q) = %q, want %q", host, got, want)
 		}
+	}
+}
+
+// TestSessionMarkerPooledStates checks that the recycled HMAC states give
+// exactly the marker a fresh HMAC gives, in any order and concurrently (a
+// state reused without Reset would mix one user's id into another's marker).
+func TestSessionMarkerPooledStates(t *testing.T) {
+	secret := []byte("secret")
+	m := NewSessionMarker(secret)
+	fresh := func(user string) string {
+		kmac := hmac.New(sha256.New, secret)
+		kmac.Write([]byte("caddy-intercom session marker v1"))
+		mac := hmac.New(sha256.New, kmac.Sum(nil))
+		mac.Write([]byte(user))
+		return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	}
+	if got, want := (SessionMarker{key: m.key}).Value("alice"), fresh("alice"); got != want {
+		t.Fatalf("a SessionMarker without a pool: %q, want %q", got, want)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				user := fmt.Sprintf("user-%d-%d", g, i%17)
+				if got, want := m.Value(user), fresh(user); got != want {
+					t.Errorf("Value(%q) = %q, want %q", user, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func BenchmarkSessionMarkerValue(b *testing.B) {
+	m := NewSessionMarker([]byte("secret"))
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Value("user-123456")
 	}
 }
