@@ -367,6 +367,7 @@ func startUpstream(done *cleanup) (string, error) {
 		return "", err
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	harness.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
