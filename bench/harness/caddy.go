@@ -179,6 +179,7 @@ func StartCaddy(opts Options) (*Caddy, error) {
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stdout = c.logs
 	cmd.Stderr = c.logs
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -16,19 +16,22 @@
 //	(d) (c) with `reuse 5m`
 //
 // Identity comes from the X-User header (trust 127.0.0.1); a wrk Lua script
-// rotates through -users distinct users. The cases run one after another in
+// rotates through -users distinct users, each sending its session marker
+// cookie as a returning browser does. The cases run one after another in
 // alternating rounds (the order rotates every round), so that drift in the
 // machine's load hits every case alike, and the table gives requests/s,
-// p50/p99 latency and each case's ratio to (a). Then it measures caddy's
-// peak RSS (VmHWM) for (a) and (b) on 1 MB and 100 MB pages, one fresh
-// process per measurement.
+// p50/p99 latency, each case's ratio to (a) (the median of the per-round
+// ratios) and caddy's CPU time per request. Then it measures caddy's peak
+// RSS (VmHWM) for (a) and (b) on 1 MB and 100 MB pages, one fresh process
+// per measurement, and checks the figures against issue 8's goals.
 //
-// Knobs (defaults in brackets): -rounds [4] × -round [4s] per case and size,
-// after a -warmup [2s] run of each; -conns [32], -threads [2], -users [1000],
-// -sizes [10k,100k,1m], -cases [a,a+,b,c,d], -rss-sizes [1m,100m] ("" skips the
-// RSS part), -profile DIR (an extra, unmeasured round that saves a CPU
-// profile of each case from caddy's admin /debug/pprof/profile). wrk is
-// installed with apt-get when missing (-install=false to refuse).
+// Knobs (defaults in brackets): -rounds [3] × -round [5s] per case and size,
+// after a -warmup [2s] run of each (about 5 minutes in all); -conns [32],
+// -threads [2], -users [1000], -sizes [10k,100k,1m], -cases [a,a+,b,c,d],
+// -rss-sizes [1m,100m] ("" skips the RSS part), -profile DIR (an extra,
+// unmeasured round that saves CPU and allocation profiles of each case from
+// caddy's admin /debug/pprof). wrk is installed with apt-get when missing
+// (-install=false to refuse).
 package main
 
 import (
@@ -83,8 +86,8 @@ func main() {
 	}
 	var cfg config
 	var sizes, cases, rssSizes string
-	flag.IntVar(&cfg.rounds, "rounds", 4, "measured rounds; each runs every case on every page size once")
-	flag.DurationVar(&cfg.round, "round", 4*time.Second, "length of one wrk run")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "measured rounds; each runs every case on every page size once")
+	flag.DurationVar(&cfg.round, "round", 5*time.Second, "length of one wrk run")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured wrk run per case and size before the rounds")
 	flag.IntVar(&cfg.conns, "conns", 32, "wrk connections")
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
@@ -367,6 +370,7 @@ func startUpstream(done *cleanup) (string, error) {
 		return "", err
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	harness.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
