@@ -55,7 +55,7 @@ func newTestInjectingWriter(t *testing.T, w http.ResponseWriter) *injectingWrite
 	}
 	h := &Intercom{AppID: testAppID, apiBase: apiBases["us"], intercom: signer, logger: zap.NewNop(), metrics: m}
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	return newInjectingWriter(w, r, h, injector.Identity{UserID: "alice"}, injector.Hygiene{})
+	return newInjectingWriter(w, r, h, injector.Identity{UserID: "alice"}, "")
 }
 
 // TestGunzipWritesOnlyInsideCalls feeds a gzip page in small writes, with
