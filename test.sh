@@ -2,8 +2,9 @@
 # The project's test command (see README). On a fresh Debian machine it
 # installs what the tests need (Node.js for the snippet's behaviour tests,
 # Chromium for the browser suite), then runs vet, the unit and integration
-# tests under the race detector, every fuzz target for a bounded time on top
-# of its seed corpus, and the end-to-end browser suite.
+# tests under the race detector (and the soak/fault suite once more against a
+# Caddy built with -race), every fuzz target for a bounded time on top of its
+# seed corpus, and the end-to-end browser suite.
 #
 #   FUZZTIME=30s   time per fuzz target (0 skips fuzzing)
 set -euo pipefail
@@ -28,6 +29,9 @@ go vet -tags e2e ./e2e/
 
 echo "== go test -race"
 go test -race -count=1 ./...
+
+echo "== bench: soak and fault tests against caddy itself built with -race"
+BENCH_CADDY_RACE=1 go test -count=1 ./bench/
 
 if [ "$FUZZTIME" != "0" ]; then
 	for pkg in ./injector ./caddymodule; do
