@@ -43,10 +43,6 @@ const cliSecretEnv = "INTERCOM_SECRET"
 // certificate, JWKS): enough for any of them, and no way to exhaust memory.
 const cliMaxInput = 1 << 20
 
-// cliReservedClaims are the claims `sign --attr` may not set: they carry the
-// identity and the validity window.
-var cliReservedClaims = []string{"user_id", "email", "name", "iat", "exp"}
-
 // cliKeyIDPattern restricts keygen's kid to a safe file name, since it names
 // the files written.
 var cliKeyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -182,8 +178,8 @@ func cliSign(c *cobra.Command, args []string) int {
 		switch {
 		case !ok || k == "":
 			return cliUsage(c, "--attr %q: want name=value", a)
-		case cliIsReserved(k):
-			return cliUsage(c, "--attr %s: %s is reserved (use --user-id/--email/--name/--ttl)", k, k)
+		case injector.ValidateAttributeName(k) != nil:
+			return cliUsage(c, "--attr %s: %v (use --user-id/--email/--name/--ttl)", k, injector.ValidateAttributeName(k))
 		case seen[k]:
 			return cliUsage(c, "--attr %s given twice", k)
 		}
@@ -204,15 +200,6 @@ func cliSign(c *cobra.Command, args []string) int {
 	}
 	fmt.Fprintln(c.OutOrStdout(), tok.Value)
 	return cliExitOK
-}
-
-func cliIsReserved(name string) bool {
-	for _, r := range cliReservedClaims {
-		if name == r {
-			return true
-		}
-	}
-	return false
 }
 
 // cliSecret loads the Messenger API secret: --secret-file wins over

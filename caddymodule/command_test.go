@@ -694,7 +694,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"verify with a missing JWKS file", nil, token, []string{"verify", "--jwks", "/nonexistent/jwks.json"}, "no such file"},
 		{"sign without --user-id", secretEnv, "", []string{"sign"}, "--user-id is required"},
 		{"sign without a secret", nil, "", []string{"sign", "--user-id", "42"}, "no secret"},
-		{"sign with a reserved attribute", secretEnv, "", []string{"sign", "--user-id", "42", "--attr", "user_id=43"}, "user_id is reserved"},
+		{"sign with a reserved attribute", secretEnv, "", []string{"sign", "--user-id", "42", "--attr", "user_id=43"}, "would shadow the token's own \"user_id\" claim"},
 		{"sign with a malformed attribute", secretEnv, "", []string{"sign", "--user-id", "42", "--attr", "plan"}, "want name=value"},
 		{"sign with a bad ttl", secretEnv, "", []string{"sign", "--user-id", "42", "--ttl", "-1h"}, "--ttl must be positive"},
 		{"keygen without flags", nil, "", []string{"keygen"}, "required"},
