@@ -37,7 +37,14 @@ if [ "$FUZZTIME" != "0" ]; then
 	for pkg in ./injector ./caddymodule; do
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$pkg"/*_test.go | sed 's/^func //' | sort -u); do
 			echo "== fuzz $pkg $target ($FUZZTIME)"
-			go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1 | grep -v '^{"level"' | tail -n 3
+			log=$(mktemp)
+			if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >"$log" 2>&1; then
+				# The whole report: the failing input and where it was saved.
+				grep -v '^{"level"' "$log"
+				exit 1
+			fi
+			grep -v '^{"level"' "$log" | tail -n 3
+			rm -f "$log"
 		done
 	done
 fi
