@@ -1,3 +1,5 @@
+//go:build soak
+
 package bench
 
 import (
@@ -128,11 +130,11 @@ func TestSoak(t *testing.T) {
 
 	stats := &soakStats{}
 	var peak atomic.Int64
-	go func() { // sample the goroutines halfway through, for the log
-		time.Sleep(length / 2)
+	sample := time.AfterFunc(length/2, func() { // halfway through, for the log
 		n, _ := c.Goroutines()
 		peak.Store(int64(n))
-	}()
+	})
+	defer sample.Stop()
 	start := time.Now()
 	runSoak(clients, url, &key.PublicKey, length, stats)
 	elapsed := time.Since(start)

@@ -1,4 +1,4 @@
-package harness
+package testcaddy
 
 import (
 	"os/exec"
