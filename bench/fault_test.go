@@ -104,6 +104,7 @@ func checkErrorResponse(t *testing.T, name string, r result) {
 // settings transport, and returns their base URLs by name.
 func faultSites(t *testing.T, upstream, transport string) (*testcaddy.Caddy, map[string]string) {
 	t.Helper()
+	transport = strings.TrimSpace(caddyUpstreamKeepalive + "\n" + transport)
 	p := ports(t, 3)
 	a, _ := harness.CaseByName("a")
 	b, _ := harness.CaseByName("b")

@@ -72,17 +72,28 @@ func ports(t *testing.T, n int) []int {
 	return p
 }
 
-// startUpstream serves h on a loopback port in this process. Idle
-// keep-alive connections are closed after a second, so that caddy's pool of
-// upstream connections drains quickly and goroutine counts settle. That
-// includes connections on which no request ever came: Go's transport may
-// dial one for a request that an idle connection then served, and keep it;
-// only ReadHeaderTimeout closes those.
+// The keep-alive timeouts between caddy and the test upstreams. The side
+// that closes an idle connection must be caddy: when the upstream closes
+// one at the moment caddy reuses it for a request, caddy gets a connection
+// reset and answers 502 (TestSoak failed that way about once in three runs,
+// with the upstream's 1 s idle timeout under Caddy's default of 2 min). So
+// caddy drops idle upstream connections after caddyUpstreamKeepalive
+// (reverse_proxy's `keepalive`), well before the upstream would, and the
+// pool still drains quickly enough for goroutine counts to settle.
+const (
+	caddyUpstreamKeepalive = "keepalive 1s"
+	upstreamIdleTimeout    = 30 * time.Second
+)
+
+// startUpstream serves h on a loopback port in this process, with idle and
+// header timeouts far longer than caddy's keep-alive to it (see
+// caddyUpstreamKeepalive): a connection Go's transport dialled and then did
+// not need sits idle in caddy's pool too, and only caddy may close it.
 func startUpstream(t *testing.T, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
-	srv.Config.IdleTimeout = time.Second
-	srv.Config.ReadHeaderTimeout = time.Second
+	srv.Config.IdleTimeout = upstreamIdleTimeout
+	srv.Config.ReadHeaderTimeout = upstreamIdleTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()

@@ -36,7 +36,7 @@ func TestFaultBigPageMemory(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		c, _ := harness.CaseByName(name)
 		port := ports(t, 1)[0]
-		cd := startCaddy(t, bin, harness.Site{Port: port, Upstream: upstream, Case: c}.Caddyfile(), port)
+		cd := startCaddy(t, bin, harness.Site{Port: port, Upstream: upstream, Case: c, Transport: caddyUpstreamKeepalive}.Caddyfile(), port)
 		start, err := cd.Memory()
 		if err != nil {
 			t.Fatal(err)

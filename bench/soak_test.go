@@ -94,7 +94,7 @@ func TestSoak(t *testing.T) {
 	kf, key := keyFile(t)
 	port := ports(t, 1)[0]
 	d, _ := harness.CaseByName("d")
-	site := harness.Site{Port: port, Upstream: upstream, Case: d, KeyFile: kf}
+	site := harness.Site{Port: port, Upstream: upstream, Case: d, KeyFile: kf, Transport: caddyUpstreamKeepalive}
 	c := startCaddy(t, caddyBin, site.Caddyfile(), port)
 
 	baseline, err := c.Goroutines()
