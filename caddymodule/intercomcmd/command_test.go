@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -296,10 +297,8 @@ type sfKey struct {
 }
 
 var (
-	sfOnce    sync.Once
-	sfShared  sfKey
-	sfOther   *rsa.PrivateKey
-	sfOnceErr error
+	sfOnce   sync.Once
+	sfShared sfKey
 )
 
 // keygen runs `caddy intercom keygen` into a fresh directory.
@@ -348,15 +347,11 @@ func sharedKey(t *testing.T) (sfKey, *rsa.PrivateKey) {
 	t.Helper()
 	sfOnce.Do(func() {
 		sfShared = keygen(t, filepath.Join(cliTmp, "shared-keys"), "app-2025", "https://app.example.com")
-		sfOther, sfOnceErr = rsa.GenerateKey(rand.Reader, 2048)
 	})
-	if sfOnceErr != nil {
-		t.Fatal(sfOnceErr)
-	}
 	if sfShared.key == nil {
 		t.Fatal("shared key generation failed in an earlier test")
 	}
-	return sfShared, sfOther
+	return sfShared, testkeys.OtherRSA()
 }
 
 // writeCert writes a certificate for key, valid from notBefore to notAfter,
