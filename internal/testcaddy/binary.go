@@ -11,7 +11,9 @@
 package testcaddy
 
 import (
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Environment variables that hand prebuilt binaries to the tests. test.sh
@@ -87,14 +90,88 @@ func raceRequested() bool {
 	return os.Getenv(RaceEnv) == "1" || os.Getenv("BENCH_CADDY_RACE") == "1"
 }
 
+// build returns a caddy binary of the current sources: from the shared
+// cache when it can (see shared), else built into this process's directory.
+func build(race bool) (string, error) {
+	if bin, err := shared(race); err == nil {
+		return bin, nil
+	}
+	name := "caddy"
+	if race {
+		name = "caddy-race"
+	}
+	return buildHere(name, race)
+}
+
+// sharedMaxAge is how long an unused binary stays in the shared cache.
+const sharedMaxAge = 24 * time.Hour
+
+// shared returns a binary from a cache that the test processes of one
+// `go test ./...` share: go test runs every package in its own process, in
+// parallel, and two of them (caddymodule's validate tests, the CLI tests)
+// each building the same binary cost a whole link of Caddy. The cache key
+// is a hash of the build cache paths of every package in ./cmd/caddy's
+// dependency tree (`go list -deps -export`): each is content-addressed by
+// that package's sources, flags and toolchain, so any change anywhere gives
+// a new key and a fresh build. A lock file makes concurrent processes wait
+// for one build instead of racing.
+func shared(race bool) (string, error) {
+	root := RepoRoot()
+	args := []string{"list", "-deps", "-export", "-f", "{{.ImportPath}} {{.Export}}"}
+	if race {
+		args = append(args, "-race")
+	}
+	args = append(args, "./cmd/caddy")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list: %w", err)
+	}
+	sum := sha256.Sum256(out)
+	name := "caddy-" + hex.EncodeToString(sum[:12])
+	if race {
+		name += "-race"
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("caddy-intercom-testbin-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(filepath.Join(dir, "lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	bin := filepath.Join(dir, name)
+	now := time.Now()
+	if _, err := os.Stat(bin); err == nil {
+		os.Chtimes(bin, now, now) // in use: keep it
+		return bin, nil
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", bin, os.Getpid())
+	if err := Build(root, tmp, race); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", err
+	}
+	// Binaries of older sources nobody used for a day.
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "caddy-") && now.Sub(info.ModTime()) > sharedMaxAge {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return bin, nil
+}
+
 var binary = sync.OnceValues(func() (string, error) {
 	if bin := os.Getenv(BinaryEnv); bin != "" {
 		return bin, nil
 	}
-	if raceRequested() {
-		return buildHere("caddy-race", true)
-	}
-	return buildHere("caddy", false)
+	return build(raceRequested())
 })
 
 var plainBinary = sync.OnceValues(func() (string, error) {
@@ -104,17 +181,17 @@ var plainBinary = sync.OnceValues(func() (string, error) {
 	if bin, err := binary(); err == nil && !IsRace(bin) {
 		return bin, nil
 	}
-	return buildHere("caddy", false)
+	return build(false)
 })
 
 // Binary returns the path of the caddy binary under test: the one named by
-// BinaryEnv, or ./cmd/caddy built once per test process (with -race when
-// RaceEnv=1).
+// BinaryEnv, or ./cmd/caddy of the current sources (with -race when
+// RaceEnv=1), built once and shared by the test processes of a run.
 func Binary() (string, error) { return binary() }
 
 // PlainBinary returns a caddy binary built without the race detector: the
 // one named by PlainBinaryEnv, Binary when that is not a race build, or one
-// built once per test process.
+// built as Binary builds.
 func PlainBinary() (string, error) { return plainBinary() }
 
 // IsRace reports whether bin was built with -race, from its build info.
@@ -131,8 +208,9 @@ func IsRace(bin string) bool {
 	return false
 }
 
-// Cleanup removes the binaries this process built (never one handed in
-// through the environment). Call it from TestMain after m.Run.
+// Cleanup removes the binaries this process built for itself (never one
+// handed in through the environment, nor one in the shared cache). Call it
+// from TestMain after m.Run.
 func Cleanup() {
 	builtMu.Lock()
 	defer builtMu.Unlock()

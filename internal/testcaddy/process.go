@@ -63,9 +63,10 @@ const logLimit = 4 << 20
 // Start writes the config to a temporary directory and runs `caddy run` on
 // it. The process's storage and config directories (XDG_*, HOME) point into
 // that directory, so nothing leaks into the user's home and no two
-// processes share an autosave. It returns once the admin endpoint (if any)
-// and every listener answer, by polling them, or with the logs when caddy
-// exits or the wait times out.
+// processes share an autosave. It returns once caddy has logged that it
+// serves its config and the admin endpoint (if any) and every listener
+// answer, by polling them, or with the logs when caddy exits or the wait
+// times out.
 func Start(opts Options) (*Caddy, error) {
 	bin := opts.Bin
 	if bin == "" {
@@ -159,8 +160,16 @@ func (c *Caddy) waitReady(timeout time.Duration) error {
 	}
 }
 
-// notReady names the first endpoint that does not answer yet ("" if all do).
+// readyLog is what `caddy run` logs once its config is loaded: every
+// listener bound, by this process. Polling the ports alone is not enough: a
+// port that another process took meanwhile answers too.
+const readyLog = `"serving initial configuration"`
+
+// notReady names the first thing that is not ready yet ("" if all are).
 func (c *Caddy) notReady() string {
+	if !c.logs.contains(readyLog) {
+		return "caddy to log " + readyLog
+	}
 	if c.AdminPort != 0 {
 		resp, err := c.client.Get(c.AdminURL() + "/config/")
 		if err != nil {
@@ -306,6 +315,12 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	}
 	b.buf.Write(p)
 	return n, nil
+}
+
+func (b *cappedBuffer) contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Contains(b.buf.Bytes(), []byte(s))
 }
 
 func (b *cappedBuffer) String() string {
