@@ -1,5 +1,7 @@
 package injector
 
+import "bytes"
+
 // This file holds the HTML grammar of the injection decision: a streaming
 // scanner that reads a body's start one byte at a time, exactly once, and
 // decides where (and whether) the snippet goes. rewriter.go does the I/O.
@@ -236,6 +238,22 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			n := s.skip(b, i, len(b)-i)
 			i += n
 			continue
+		case lexData:
+			if s.templates > 0 || s.outcome != Pending {
+				// Text decides nothing here.
+				if n := indexByte(b[i:], '<'); n > 0 {
+					i += s.skip(b, i, n)
+					continue
+				}
+			} else if isSpace(b[i]) {
+				// Whitespace between the tags of the head.
+				n := 1
+				for i+n < len(b) && isSpace(b[i+n]) {
+					n++
+				}
+				i += s.skip(b, i, n)
+				continue
+			}
 		}
 		s.step(b[i], findCharset)
 		s.prev = b[i]
@@ -247,10 +265,8 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 
 // indexByte is bytes.IndexByte, or len(b) when c is absent.
 func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
+	if i := bytes.IndexByte(b, c); i >= 0 {
+		return i
 	}
 	return len(b)
 }
@@ -724,11 +740,10 @@ func (s *headScanner) attrNamed() {
 	if s.endTag || s.attrLen > len(s.attrName) {
 		return
 	}
-	n := string(s.attrName[:s.attrLen]) // no allocation: only compared
 	var a attrID
 	switch s.id {
 	case tagMeta:
-		switch n {
+		switch string(s.attrName[:s.attrLen]) {
 		case "http-equiv":
 			a = attrHTTPEquiv
 		case "charset":
@@ -737,11 +752,11 @@ func (s *headScanner) attrNamed() {
 			a = attrContent
 		}
 	case tagAnnotationXML:
-		if n == "encoding" {
+		if string(s.attrName[:s.attrLen]) == "encoding" {
 			a = attrEncoding
 		}
 	case tagFont:
-		switch n {
+		switch string(s.attrName[:s.attrLen]) {
 		case "color", "face", "size":
 			s.fontAttr = true
 		}
