@@ -190,9 +190,11 @@ const prescanWindow = 1024
 // charset lookahead is done.
 func (s *headScanner) decided() bool { return s.outcome != Pending && s.lookahead == 0 }
 
-// decide records the outcome, with the injection point at the start of the
-// current token. findCharset asks to keep scanning (up to the prescan
-// window) for a charset declaration that the snippet would push out of it.
+// decide records the outcome, with the injection point at. findCharset
+// asks to keep scanning for a charset declaration that the snippet would
+// push out of the prescan window; that is only possible when the decision
+// comes inside the head (at a <script> or a <meta> policy), and the
+// lookahead ends at byte 1024 or where the head ends, whichever is first.
 func (s *headScanner) decide(o Outcome, at int, findCharset bool) {
 	if s.outcome != Pending {
 		return
@@ -201,6 +203,13 @@ func (s *headScanner) decide(o Outcome, at int, findCharset bool) {
 	if o == Injected && findCharset && !s.charsetFound && s.pos < prescanWindow {
 		s.lookahead = prescanWindow
 	}
+}
+
+// endLookahead ends the charset lookahead where the head ends: a <meta>
+// after that is not where a page declares its charset, and holding the
+// response any longer would delay a page that streams its head.
+func (s *headScanner) endLookahead() {
+	s.lookahead = 0
 }
 
 // feed scans b, the body bytes from offset s.pos on, until the scan is over;
@@ -692,7 +701,9 @@ func (s *headScanner) endToken() {
 // <head>) but would keep it after our script, in the head.
 func (s *headScanner) text(at int, fc bool) {
 	if s.templates == 0 && s.outcome == Pending {
-		s.decide(s.content(), at, fc)
+		s.decide(s.content(), at, false)
+	} else if s.lookahead != 0 {
+		s.endLookahead()
 	}
 }
 
@@ -851,7 +862,11 @@ func (s *headScanner) startTagDone(start int, selfClosing, fc bool) {
 		s.noteCharset(start)
 	}
 	if s.outcome != Pending {
-		// Looking ahead for a charset declaration only.
+		// Looking ahead for a charset declaration only, up to the end of
+		// the head.
+		if tagFlags[s.id]&flagHead == 0 && s.id != tagScript && s.id != tagTemplate {
+			s.endLookahead()
+		}
 		s.enterRaw()
 		return
 	}
@@ -865,12 +880,11 @@ func (s *headScanner) startTagDone(start int, selfClosing, fc bool) {
 		return
 	case tagBody:
 		s.docSeen = true
-		s.decide(Injected, start, fc)
-		s.enterRaw()
+		s.decide(Injected, start, false)
 		return
 	}
 	if !s.docSeen {
-		s.decide(Fragment, start, fc)
+		s.decide(Fragment, start, false)
 		return
 	}
 	switch {
@@ -885,13 +899,17 @@ func (s *headScanner) startTagDone(start int, selfClosing, fc bool) {
 		s.enterRaw()
 	default:
 		// <script>, or an element that starts the body.
-		s.decide(Injected, start, fc)
+		s.decide(Injected, start, fc && s.id == tagScript)
 		s.enterRaw()
 	}
 }
 
 func (s *headScanner) endTagDone(start int, fc bool) {
 	if s.outcome != Pending {
+		switch s.id {
+		case tagHead, tagBody, tagHTML, tagBr:
+			s.endLookahead()
+		}
 		return
 	}
 	if s.templates > 0 {
@@ -903,7 +921,7 @@ func (s *headScanner) endTagDone(start int, fc bool) {
 	switch s.id {
 	case tagHead, tagBody, tagHTML, tagBr:
 		if s.docSeen {
-			s.decide(Injected, start, fc)
+			s.decide(Injected, start, false)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package injector
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +29,95 @@ func TestHeadScanAllocs(t *testing.T) {
 		}); n != 0 {
 			t.Errorf("%v allocations per head scan of %.40q", n, p)
 		}
+	}
+}
+
+// TestRewriterCharset checks that a <meta> charset declaration the snippet
+// pushes out of the first 1024 bytes, where browsers look for it, is
+// reported at Decide time (issue 15 item 4), and nothing else is.
+func TestRewriterCharset(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 1000) // a snippet of 1000 bytes
+	pad := func(n int) string { return "<link rel=x href=\"" + strings.Repeat("p", n) + "\">" }
+	cases := []struct {
+		name string
+		page string
+		find bool
+		snip []byte
+		want string
+	}{
+		{"after meta policy", "<!DOCTYPE html><html><head><meta http-equiv=Content-Security-Policy content=\"script-src 'self'\">" +
+			"<meta charset=\"windows-1252\"><title>t</title></head><body>", true, big, "windows-1252"},
+		{"after script", "<!DOCTYPE html><head><script src=a.js></script><META CHARSET=' ISO-8859-1 '></head>", true, big, "ISO-8859-1"},
+		{"http-equiv content-type", "<!DOCTYPE html><head><script></script><meta http-equiv=\"content-type\" " +
+			"content=\"text/html; charset=Shift_JIS\"></head>", true, big, "Shift_JIS"},
+		{"content-type quoted", "<!DOCTYPE html><head><script></script><meta content='text/html;charset=\"koi8-r\"' http-equiv=Content-Type>",
+			true, big, "koi8-r"},
+		{"utf-16 means utf-8", "<!DOCTYPE html><head><script></script><meta charset=utf-16le>", true, big, "utf-8"},
+		{"x-user-defined", "<!DOCTYPE html><head><script></script><meta charset=x-user-defined>", true, big, "windows-1252"},
+		{"lookahead off", "<!DOCTYPE html><head><script></script><meta charset=windows-1252>", false, big, ""},
+		{"before the injection point", "<!DOCTYPE html><head><meta charset=windows-1252><script></script>", true, big, ""},
+		{"small snippet keeps it in", "<!DOCTYPE html><head><script></script><meta charset=windows-1252>", true, testSnippet, ""},
+		{"beyond 1024 already", "<!DOCTYPE html><head><script></script>" + pad(1024) + "<meta charset=windows-1252>", true, big, ""},
+		{"ends at 1024", "<!DOCTYPE html><head><script></script>" + pad(1024-38-len("<meta charset=windows-1252>")-len("<link rel=x href=\"\">")) +
+			"<meta charset=windows-1252>", true, big, "windows-1252"},
+		{"unsafe label", "<!DOCTYPE html><head><script></script><meta charset=\"utf-8\r\nSet-Cookie: a=b\">", true, big, ""},
+		{"first declaration wins", "<!DOCTYPE html><head><script></script><meta charset=koi8-r><meta charset=windows-1252>", true, big, "koi8-r"},
+		{"in a comment", "<!DOCTYPE html><head><script></script><!-- <meta charset=koi8-r> --><title><meta charset=x></title>", true, big, ""},
+		{"in script text", "<!DOCTYPE html><head><script>'<meta charset=koi8-r>'</script>", true, big, ""},
+		{"not injected", "<div><meta charset=koi8-r>", true, big, ""},
+		{"after the head", "<!DOCTYPE html><head><script></script></head><meta charset=koi8-r>", true, big, ""},
+		{"after body content", "<!DOCTYPE html><head><script></script><p>x</p><meta charset=koi8-r>", true, big, ""},
+		{"decided at the head's end", "<!DOCTYPE html><head><title>t</title></head><meta charset=koi8-r>", true, big, ""},
+	}
+	for _, tc := range cases {
+		for _, chunk := range []int{0, 1, 7} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, chunk), func(t *testing.T) {
+				var r *Rewriter
+				got, calls := "", 0
+				r = NewRewriter(io.Discard, tc.snip, RewriterOptions{FindCharset: tc.find, Decide: func(Outcome) {
+					calls++
+					got = r.Charset()
+				}})
+				page := []byte(tc.page)
+				for rest := page; len(rest) > 0; {
+					n := len(rest)
+					if chunk > 0 {
+						n = min(n, chunk)
+					}
+					r.Write(rest[:n])
+					rest = rest[n:]
+				}
+				r.Close()
+				if calls != 1 || got != tc.want {
+					t.Errorf("Charset() in Decide = %q (%d calls), want %q", got, calls, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestRewriterCharsetLookaheadBounded checks that looking for a charset
+// holds the response no further than byte 1024.
+func TestRewriterCharsetLookaheadBounded(t *testing.T) {
+	page := []byte("<!DOCTYPE html><head><script></script>" + strings.Repeat(" ", 2000))
+	r := NewRewriter(io.Discard, testSnippet, RewriterOptions{FindCharset: true})
+	r.Write(page[:1023])
+	if r.Outcome() != Pending {
+		t.Fatalf("decided at 1023 bytes with the lookahead on: %v", r.Outcome())
+	}
+	r.Write(page[1023:1025])
+	if r.Outcome() != Injected {
+		t.Fatalf("still %v after 1025 bytes", r.Outcome())
+	}
+	// The end of the head ends the lookahead: a page that streams its
+	// head is not held back.
+	r = NewRewriter(io.Discard, testSnippet, RewriterOptions{FindCharset: true})
+	r.Write([]byte("<!DOCTYPE html><head><script></script><link rel=x>"))
+	if r.Outcome() != Pending {
+		t.Fatalf("decided before the head ended: %v", r.Outcome())
+	}
+	r.Write([]byte("</head>"))
+	if r.Outcome() != Injected {
+		t.Fatalf("still %v after </head>", r.Outcome())
 	}
 }
