@@ -27,8 +27,11 @@ const (
 	NoInjectionPoint
 )
 
-// String returns the outcome in the snake_case form used in logs and metric
-// labels.
+// String returns the outcome in the snake_case form used in logs and as the
+// outcome label of caddy_intercom_responses_total: "injected", "fragment",
+// "no_injection_point" for the outcomes Decide reports ("pending" never
+// reaches Decide). It is the one home of these names; the handler uses it
+// rather than a mapping of its own.
 func (o Outcome) String() string {
 	switch o {
 	case Pending:
