@@ -88,7 +88,8 @@ const (
 
 // elem is an element on the scanner's stack.
 type elem struct {
-	template bool // an HTML <template>
+	opened   uint64 // template: names (hashed) of the HTML elements opened in it that are not on the stack
+	template bool   // an HTML <template>
 	ns       ns
 	ip       uint8 // integration point: ipHTML, ipMathText, ipAnnotation (flags)
 	nameLen  uint8 // full length, capped at 255
@@ -145,6 +146,11 @@ type headScanner struct {
 	outcome Outcome
 	at      int
 	unsure  bool // declined: cannot tell what a parser would do
+
+	// templateInForeign records a <template> opened inside foreign content
+	// (in an integration point). golang.org/x/net/html's parser, the test
+	// oracle, loses the rest of such a document; the tests set these aside.
+	templateInForeign bool
 
 	// Inside templates.
 	stack     [stackCap]elem
@@ -1126,6 +1132,11 @@ func (s *headScanner) templateStart(selfClosing bool) {
 	}
 	switch {
 	case s.id == tagTemplate:
+		for i := range s.depth {
+			if s.stack[i].foreign() {
+				s.templateInForeign = true
+			}
+		}
 		s.push(elem{template: true})
 		s.templates++
 	case s.id == tagSVG || s.id == tagMath:
@@ -1144,8 +1155,32 @@ func (s *headScanner) templateStart(selfClosing bool) {
 	default:
 		if s.foreignAbove() {
 			s.push(s.newElem(nsHTML))
+		} else if t := s.innerTemplate(); t != nil {
+			// Not kept: note its name, so that an end tag that cannot
+			// close it is known to be ignored.
+			t.opened |= s.nameBit()
 		}
 	}
+}
+
+// innerTemplate returns the innermost template on the stack.
+func (s *headScanner) innerTemplate() *elem {
+	for i := s.depth - 1; i >= 0; i-- {
+		if s.stack[i].template {
+			return &s.stack[i]
+		}
+	}
+	return nil
+}
+
+// nameBit hashes the current tag name to one of 64 bits.
+func (s *headScanner) nameBit() uint64 {
+	h := uint32(2166136261)
+	for _, c := range s.name[:min(s.nameLen, nameCap)] {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	h ^= uint32(s.nameLen)
+	return 1 << (h % 64)
 }
 
 // templateEnd handles an end tag inside a template.
@@ -1203,8 +1238,11 @@ func (s *headScanner) templateEnd() {
 		e := &s.stack[i]
 		if e.template {
 			// The element may be one we did not keep (opened before
-			// the foreign content): a parser might close it.
-			s.giveUp()
+			// the foreign content): a parser might close it. If none
+			// of that name was opened, it is ignored.
+			if e.opened&s.nameBit() != 0 {
+				s.giveUp()
+			}
 			return
 		}
 		if !e.foreign() && s.named(e) {
