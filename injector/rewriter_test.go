@@ -237,10 +237,16 @@ func goldenPath(name string) string { return filepath.Join("testdata", "rewriter
 // one Write decides: resuming must neither miss nor invent a decision.
 func runRewriter(t testing.TB, in []byte, window int, chunks []int, oracle bool) ([]byte, Outcome) {
 	t.Helper()
+	return runRewriterCharset(t, in, window, chunks, oracle, false)
+}
+
+// runRewriterCharset is runRewriter with RewriterOptions.FindCharset.
+func runRewriterCharset(t testing.TB, in []byte, window int, chunks []int, oracle, findCharset bool) ([]byte, Outcome) {
+	t.Helper()
 	var out bytes.Buffer
 	dst := &orderedWriter{buf: &out}
 	var r *Rewriter
-	r = NewRewriter(dst, testSnippet, RewriterOptions{ScanWindow: window, Decide: func(o Outcome) {
+	r = NewRewriter(dst, testSnippet, RewriterOptions{ScanWindow: window, FindCharset: findCharset, Decide: func(o Outcome) {
 		dst.decided++
 		if out.Len() != 0 {
 			t.Errorf("Decide(%v) called after %d bytes were written", o, out.Len())
@@ -265,7 +271,7 @@ func runRewriter(t testing.TB, in []byte, window int, chunks []int, oracle bool)
 		rest = rest[n:]
 		if oracle {
 			prefix := in[:len(in)-len(rest)]
-			ref := NewRewriter(io.Discard, testSnippet, RewriterOptions{ScanWindow: window})
+			ref := NewRewriter(io.Discard, testSnippet, RewriterOptions{ScanWindow: window, FindCharset: findCharset})
 			ref.Write(prefix)
 			if got, want := r.Outcome(), ref.Outcome(); got != want {
 				t.Fatalf("after %d bytes in chunks %v: outcome %v, but the whole prefix decides %v",
