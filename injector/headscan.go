@@ -1,6 +1,9 @@
 package injector
 
-import "bytes"
+import (
+	"bytes"
+	"sync"
+)
 
 // This file holds the HTML grammar of the injection decision: a streaming
 // scanner that reads a body's start one byte at a time, exactly once, and
@@ -152,8 +155,10 @@ type headScanner struct {
 	// oracle, loses the rest of such a document; the tests set these aside.
 	templateInForeign bool
 
-	// Inside templates.
-	stack     [stackCap]elem
+	// Inside templates. The stack comes from a pool when the first
+	// template opens (most heads have none) and goes back with the hold
+	// buffer once the outcome is decided.
+	stack     *[stackCap]elem
 	depth     int // elements on the stack
 	templates int // templates on the stack
 
@@ -1049,12 +1054,25 @@ func (s *headScanner) finish() {
 func (s *headScanner) top() *elem { return &s.stack[s.depth-1] }
 
 func (s *headScanner) push(e elem) {
+	if s.stack == nil {
+		s.stack = stackPool.Get().(*[stackCap]elem)
+	}
 	if s.depth == stackCap {
 		s.giveUp()
 		return
 	}
 	s.stack[s.depth] = e
 	s.depth++
+}
+
+var stackPool = sync.Pool{New: func() any { return new([stackCap]elem) }}
+
+// release returns the stack to the pool; the scan is over.
+func (s *headScanner) release() {
+	if s.stack != nil {
+		stackPool.Put(s.stack)
+		s.stack, s.depth = nil, 0
+	}
 }
 
 // giveUp declines to inject: the scanner cannot tell what a parser does.

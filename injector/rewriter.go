@@ -333,8 +333,9 @@ func (r *Rewriter) appendHold(b []byte) []byte {
 	return h
 }
 
-// release returns the hold buffer to the pool.
+// release returns the hold buffer and the scanner's stack to their pools.
 func (r *Rewriter) release() {
+	r.scan.release()
 	if r.hold == nil {
 		return
 	}

@@ -129,5 +129,6 @@ func BenchmarkHeadScan(b *testing.B) {
 		if s.outcome != Injected {
 			b.Fatalf("outcome %v", s.outcome)
 		}
+		s.release()
 	}
 }
