@@ -258,6 +258,29 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			n := s.skip(b, i, len(b)-i)
 			i += n
 			continue
+		case lexTagName, lexAttrName:
+			// Name bytes up to a delimiter, stored lower case.
+			n := 0
+			for i+n < len(b) && !nameEnd[b[i+n]] {
+				n++
+			}
+			if s.lookahead != 0 {
+				n = min(n, s.lookahead-s.pos)
+			}
+			if n > 0 {
+				for _, c := range b[i : i+n] {
+					if s.lex == lexTagName {
+						if s.nameLen < nameCap {
+							s.name[s.nameLen] = lower(c)
+						}
+						s.nameLen++
+					} else {
+						s.attrByte(c)
+					}
+				}
+				i += s.skip(b, i, n)
+				continue
+			}
 		case lexData:
 			if s.templates > 0 || s.outcome != Pending {
 				// Text decides nothing here.
@@ -282,6 +305,10 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 	}
 	return i
 }
+
+// nameEnd marks the bytes that end a tag or attribute name (and '=' too,
+// which the attribute name state handles byte by byte).
+var nameEnd = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '/': true, '>': true, '=': true}
 
 // indexByte is bytes.IndexByte, or len(b) when c is absent.
 func indexByte(b []byte, c byte) int {
