@@ -6,9 +6,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// parseHelpCenterCaddyfile is the intercom_help_center directive's setup
+// parseCaddyfile is the intercom_help_center directive's setup
 // function for httpcaddyfile.RegisterHandlerDirective.
-func parseHelpCenterCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	hc := new(HelpCenter)
 	if err := hc.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
@@ -42,16 +42,16 @@ func (h *HelpCenter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch sub {
 		case "region":
 			field = &h.Region
-			check = func(v string) error { _, err := helpCenterRegionOrigin(v); return err }
+			check = func(v string) error { _, err := regionOrigin(v); return err }
 		case "origin":
 			field = &h.Origin
-			check = func(v string) error { _, err := parseHelpCenterOrigin(v); return err }
+			check = func(v string) error { _, err := parseOrigin(v); return err }
 		case "app_domain":
 			field = &h.AppDomain
-			check = func(v string) error { _, _, err := normalizeHelpCenterAppDomain(v); return err }
+			check = func(v string) error { _, _, err := normalizeAppDomain(v); return err }
 		case "forward_cookies":
 			field = &h.ForwardCookies
-			check = func(v string) error { _, err := parseHelpCenterForwardCookies(v); return err }
+			check = func(v string) error { _, err := parseForwardCookies(v); return err }
 		case "origin_ca":
 			field = &h.OriginCA
 			check = func(string) error { return nil } // read at provisioning

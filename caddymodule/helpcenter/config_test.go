@@ -66,9 +66,9 @@ func TestHelpCenterSettings(t *testing.T) {
 	}
 }
 
-// helpCenterConfigErrors are configurations that must be refused, with a
+// configErrors are configurations that must be refused, with a
 // fragment of the message (which names the sub-directive).
-var helpCenterConfigErrors = []struct {
+var configErrors = []struct {
 	name string
 	hc   HelpCenter
 	want string
@@ -108,7 +108,7 @@ var helpCenterConfigErrors = []struct {
 }
 
 func TestHelpCenterValidateRejects(t *testing.T) {
-	for _, tt := range helpCenterConfigErrors {
+	for _, tt := range configErrors {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.hc.Validate()
 			if err == nil {
@@ -146,7 +146,7 @@ func TestHelpCenterProvisionRejects(t *testing.T) {
 		{"origin_ca without certificate", HelpCenter{Origin: "https://localhost:8443", AppDomain: "app.example.com", OriginCA: noCert}, "origin_ca: " + noCert + " contains no PEM CERTIFICATE block"},
 		{"origin_ca bad certificate", HelpCenter{Origin: "https://localhost:8443", AppDomain: "app.example.com", OriginCA: badCert}, "origin_ca: " + badCert + ": x509"},
 	}
-	for _, e := range helpCenterConfigErrors {
+	for _, e := range configErrors {
 		tests = append(tests, tc(e))
 	}
 

@@ -24,7 +24,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(HelpCenter{})
-	httpcaddyfile.RegisterHandlerDirective("intercom_help_center", parseHelpCenterCaddyfile)
+	httpcaddyfile.RegisterHandlerDirective("intercom_help_center", parseCaddyfile)
 	// The handler answers every request itself (it is a proxy), so it has to
 	// run where reverse_proxy would, after auth/header/rewrite directives.
 	httpcaddyfile.RegisterDirectiveOrder("intercom_help_center", httpcaddyfile.Before, "reverse_proxy")
@@ -32,7 +32,7 @@ func init() {
 
 // Help Center regions and their Intercom custom-domain origins: the CNAME
 // targets Intercom documents for the manual and own-TLS setups.
-var helpCenterRegionOrigins = map[string]string{
+var regionOrigins = map[string]string{
 	"us": "https://custom.intercom.help",
 	"eu": "https://custom.eu.intercom.help",
 	"au": "https://custom.au.intercom.help",
@@ -94,7 +94,7 @@ type HelpCenter struct {
 
 	originName string // origin URL as named in errors
 	forwardAll bool
-	hosts      *helpCenterHostChecker
+	hosts      *hostChecker
 	proxy      caddyhttp.MiddlewareHandler // a provisioned *reverseproxy.Handler
 	logger     *zap.Logger
 }
@@ -107,8 +107,8 @@ func (HelpCenter) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// helpCenterSettings is the checked and normalised form of the configuration.
-type helpCenterSettings struct {
+// settings is the checked and normalised form of the configuration.
+type settings struct {
 	origin     *url.URL
 	appDomain  string // lower-case ASCII host name
 	appSite    string // its registrable domain (eTLD+1)
@@ -117,23 +117,23 @@ type helpCenterSettings struct {
 
 // settings checks every field and returns the values the handler runs with.
 // Each error names the sub-directive (and JSON field) it is about.
-func (h *HelpCenter) settings() (helpCenterSettings, error) {
-	var s helpCenterSettings
+func (h *HelpCenter) settings() (settings, error) {
+	var s settings
 	var err error
 
-	var regionOrigin string
+	var fromRegion string
 	if h.Region != "" {
-		if regionOrigin, err = helpCenterRegionOrigin(h.Region); err != nil {
+		if fromRegion, err = regionOrigin(h.Region); err != nil {
 			return s, err
 		}
 	}
 	switch {
 	case h.Origin != "":
-		if s.origin, err = parseHelpCenterOrigin(h.Origin); err != nil {
+		if s.origin, err = parseOrigin(h.Origin); err != nil {
 			return s, err
 		}
-	case regionOrigin != "":
-		s.origin, _ = url.Parse(regionOrigin)
+	case fromRegion != "":
+		s.origin, _ = url.Parse(fromRegion)
 	default:
 		return s, errors.New(`region or origin is required: region us, eu or au selects Intercom's custom-domain origin for your workspace's data-hosting region`)
 	}
@@ -141,11 +141,11 @@ func (h *HelpCenter) settings() (helpCenterSettings, error) {
 	if h.AppDomain == "" {
 		return s, errors.New("app_domain is required: the host name of your app where the Intercom Messenger runs (for example app.example.com), so that a Help Center host which cannot receive the Messenger's cookies is reported")
 	}
-	if s.appDomain, s.appSite, err = normalizeHelpCenterAppDomain(h.AppDomain); err != nil {
+	if s.appDomain, s.appSite, err = normalizeAppDomain(h.AppDomain); err != nil {
 		return s, err
 	}
 
-	if s.forwardAll, err = parseHelpCenterForwardCookies(h.ForwardCookies); err != nil {
+	if s.forwardAll, err = parseForwardCookies(h.ForwardCookies); err != nil {
 		return s, err
 	}
 
@@ -155,19 +155,19 @@ func (h *HelpCenter) settings() (helpCenterSettings, error) {
 	return s, nil
 }
 
-// helpCenterRegionOrigin maps a region to Intercom's custom-domain origin.
-func helpCenterRegionOrigin(region string) (string, error) {
-	o, ok := helpCenterRegionOrigins[region]
+// regionOrigin maps a region to Intercom's custom-domain origin.
+func regionOrigin(region string) (string, error) {
+	o, ok := regionOrigins[region]
 	if !ok {
 		return "", fmt.Errorf("region: unknown region %q: want us, eu or au", region)
 	}
 	return o, nil
 }
 
-// parseHelpCenterOrigin accepts only scheme://host[:port][/]: the browser's
+// parseOrigin accepts only scheme://host[:port][/]: the browser's
 // path and query are forwarded as they are, so a base path on the origin
 // would silently change every URL.
-func parseHelpCenterOrigin(raw string) (*url.URL, error) {
+func parseOrigin(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("origin: %q is not a valid URL: %v", raw, err)
@@ -193,8 +193,8 @@ func parseHelpCenterOrigin(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// parseHelpCenterForwardCookies reports whether all cookies are forwarded.
-func parseHelpCenterForwardCookies(v string) (all bool, err error) {
+// parseForwardCookies reports whether all cookies are forwarded.
+func parseForwardCookies(v string) (all bool, err error) {
 	switch v {
 	case "", HelpCenterCookiesIntercom:
 		return false, nil
@@ -220,7 +220,7 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	}
 	var caCerts []string
 	if h.OriginCA != "" {
-		if caCerts, err = readHelpCenterOriginCA(h.OriginCA); err != nil {
+		if caCerts, err = readOriginCA(h.OriginCA); err != nil {
 			return err
 		}
 	}
@@ -229,13 +229,13 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	h.originName = s.origin.String()
 	h.forwardAll = s.forwardAll
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
-		if err := registerHelpCenterMetrics(reg); err != nil {
+		if err := registerMetrics(reg); err != nil {
 			return err
 		}
 	}
-	h.hosts = newHelpCenterHostChecker(s.appDomain, s.appSite, h.logger, helpCenterDomainMismatches)
+	h.hosts = newHostChecker(s.appDomain, s.appSite, h.logger, domainMismatches)
 
-	rp := newHelpCenterProxy(s.origin, caCerts)
+	rp := newProxy(s.origin, caCerts)
 	if err := rp.Provision(ctx); err != nil {
 		// Not cleaned up: its Cleanup would release upstream hosts that a
 		// failed Provision may never have acquired. The transport module it
@@ -246,8 +246,8 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// newHelpCenterProxy builds the reverse_proxy configuration for origin.
-func newHelpCenterProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler {
+// newProxy builds the reverse_proxy configuration for origin.
+func newProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler {
 	port := origin.Port()
 	if port == "" {
 		port = "443"
@@ -285,9 +285,9 @@ func newHelpCenterProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler
 	}
 }
 
-// readHelpCenterOriginCA loads the origin_ca PEM file as base64 DER certificates, the
+// readOriginCA loads the origin_ca PEM file as base64 DER certificates, the
 // form Caddy's inline CA pool takes, failing when it holds no certificate.
-func readHelpCenterOriginCA(path string) ([]string, error) {
+func readOriginCA(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("origin_ca: %v", err)
@@ -330,7 +330,7 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	if !h.forwardAll {
 		if lines, ok := r.Header["Cookie"]; ok {
 			if kept, changed := filterIntercomCookies(lines); changed {
-				r = withHelpCenterCookies(r, kept)
+				r = withCookies(r, kept)
 			}
 		}
 	}
@@ -349,10 +349,10 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	return err
 }
 
-// withHelpCenterCookies returns a shallow copy of r whose Cookie header is kept
+// withCookies returns a shallow copy of r whose Cookie header is kept
 // (deleted when empty). The header map is copied, not mutated: r and its
 // header are shared with the rest of the middleware chain and the logs.
-func withHelpCenterCookies(r *http.Request, kept string) *http.Request {
+func withCookies(r *http.Request, kept string) *http.Request {
 	hdr := make(http.Header, len(r.Header))
 	for k, v := range r.Header {
 		hdr[k] = v
