@@ -24,7 +24,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    app_domain      <host>
 //	    forward_cookies intercom|all
 //	    origin_ca       <pem file>
+//	    strip_headers   <name...>
 //	}
+//
+// strip_headers may be given more than once; the names add up.
 //
 // Values are checked here too, so that a mistake is reported with its line
 // number rather than only at provisioning.
@@ -37,6 +40,12 @@ func (h *HelpCenter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
+		if sub == "strip_headers" {
+			if err := h.unmarshalStripHeaders(d, nesting); err != nil {
+				return err
+			}
+			continue
+		}
 		var field *string
 		var check func(string) error
 		switch sub {
@@ -56,7 +65,7 @@ func (h *HelpCenter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			field = &h.OriginCA
 			check = func(string) error { return nil } // read at provisioning
 		default:
-			return d.Errf("unrecognized subdirective %q: want region, origin, app_domain, forward_cookies or origin_ca", sub)
+			return d.Errf("unrecognized subdirective %q: want region, origin, app_domain, forward_cookies, origin_ca or strip_headers", sub)
 		}
 		if seen[sub] {
 			return d.Errf("%s: specified more than once", sub)
@@ -80,6 +89,25 @@ func (h *HelpCenter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := h.Validate(); err != nil {
 		return d.WrapErr(err)
 	}
+	return nil
+}
+
+// unmarshalStripHeaders reads one strip_headers line, checking each name
+// where it is written.
+func (h *HelpCenter) unmarshalStripHeaders(d *caddyfile.Dispenser, nesting int) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("strip_headers: want at least one header name")
+	}
+	if d.NextBlock(nesting + 1) {
+		return d.Errf("strip_headers: takes no block")
+	}
+	for _, name := range args {
+		if err := checkStripHeader(name); err != nil {
+			return d.WrapErr(err)
+		}
+	}
+	h.StripHeaders = append(h.StripHeaders, args...)
 	return nil
 }
 

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -20,6 +23,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/routevars"
 )
 
 func init() {
@@ -92,9 +98,16 @@ type HelpCenter struct {
 	// origins; Intercom's origins chain to public roots.
 	OriginCA string `json:"origin_ca,omitempty"`
 
+	// StripHeaders names request headers removed before the request goes
+	// to Intercom, besides Authorization and Proxy-Authorization, which
+	// never go: typically the identity headers a forward_auth copies into
+	// the request (Remote-User, Remote-Email). Exact names, case-insensitive.
+	StripHeaders []string `json:"strip_headers,omitempty"`
+
 	originName string // origin URL as named in errors
 	forwardAll bool
 	hosts      *hostChecker
+	cookies    *droppedCookies
 	proxy      caddyhttp.MiddlewareHandler // a provisioned *reverseproxy.Handler
 	logger     *zap.Logger
 }
@@ -152,7 +165,33 @@ func (h *HelpCenter) settings() (settings, error) {
 	if h.OriginCA != "" && s.origin.Scheme != "https" {
 		return s, fmt.Errorf("origin_ca: only applies to an https:// origin, not %s", s.origin)
 	}
+	for _, name := range h.StripHeaders {
+		if err := checkStripHeader(name); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// credentialHeaders never reach the Help Center origin. Behind basic_auth
+// the browser sends the user's app password in Authorization on every
+// request to the site, the Help Center's subpath included; Intercom has no
+// use for either header.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization"}
+
+// checkStripHeader accepts a strip_headers name: a header field name, not a
+// pattern, and not one the Help Center cannot work without.
+func checkStripHeader(name string) error {
+	if !httpguts.ValidHeaderFieldName(name) || strings.Contains(name, "*") {
+		return fmt.Errorf("strip_headers: %q is not a header name (exact names only, no wildcards or placeholders)", name)
+	}
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "Host":
+		return fmt.Errorf("strip_headers: Host cannot be stripped: Intercom picks the Help Center by the Host the browser used")
+	case "Cookie":
+		return fmt.Errorf("strip_headers: Cookie cannot be stripped here: forward_cookies decides which cookies reach Intercom (only intercom-* by default)")
+	}
+	return nil
 }
 
 // regionOrigin maps a region to Intercom's custom-domain origin.
@@ -234,8 +273,9 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.hosts = newHostChecker(s.appDomain, s.appSite, h.logger, domainMismatches)
+	h.cookies = &droppedCookies{logger: h.logger}
 
-	rp := newProxy(s.origin, caCerts)
+	rp := newProxy(s.origin, caCerts, h.StripHeaders)
 	if err := rp.Provision(ctx); err != nil {
 		// Not cleaned up: its Cleanup would release upstream hosts that a
 		// failed Provision may never have acquired. The transport module it
@@ -246,8 +286,9 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// newProxy builds the reverse_proxy configuration for origin.
-func newProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler {
+// newProxy builds the reverse_proxy configuration for origin; strip names
+// request headers removed besides credentialHeaders.
+func newProxy(origin *url.URL, caCerts []string, strip []string) *reverseproxy.Handler {
 	port := origin.Port()
 	if port == "" {
 		port = "443"
@@ -280,9 +321,25 @@ func newProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler {
 				// Intercom's own example). The original Host:port still goes
 				// up as X-Forwarded-Host.
 				Set: http.Header{"Host": []string{"{http.request.host}"}},
+				// Applied to reverse_proxy's copy of the request, so the
+				// handlers and logs around us still see the original.
+				Delete: stripList(strip),
 			},
 		},
 	}
+}
+
+// stripList returns credentialHeaders followed by the canonical form of each
+// name of strip not already listed.
+func stripList(strip []string) []string {
+	list := append([]string(nil), credentialHeaders...)
+	for _, name := range strip {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		if !slices.Contains(list, name) {
+			list = append(list, name)
+		}
+	}
+	return list
 }
 
 // readOriginCA loads the origin_ca PEM file as base64 DER certificates, the
@@ -323,9 +380,14 @@ func (h *HelpCenter) Cleanup() error {
 }
 
 // ServeHTTP checks the request host against app_domain (once per host),
-// drops non-Intercom cookies unless forward_cookies is all, and proxies.
+// drops non-Intercom cookies unless forward_cookies is all, marks the
+// request as the Help Center's (so that an intercom handler in the same
+// route leaves the response alone), and proxies. The proxy removes the
+// credential and strip_headers headers from its copy of the request; the
+// origin's Set-Cookie lines are filtered on the way back.
 func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.hosts.check(r.Host)
+	routevars.MarkHelpCenter(r.Context())
 
 	if !h.forwardAll {
 		if lines, ok := r.Header["Cookie"]; ok {
@@ -335,7 +397,9 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		}
 	}
 
-	err := h.proxy.ServeHTTP(w, r, next)
+	fw := &cookieFilterWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookies: h.cookies}
+	err := h.proxy.ServeHTTP(fw, r, next)
+	fw.finish()
 	if err == nil {
 		return nil
 	}

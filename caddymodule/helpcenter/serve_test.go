@@ -195,7 +195,7 @@ func TestNewProxy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rp := newProxy(u, tt.ca)
+			rp := newProxy(u, tt.ca, []string{"remote-user", "Authorization", "X-Auth-Email"})
 			if len(rp.Upstreams) != 1 || rp.Upstreams[0].Dial != tt.dial {
 				t.Errorf("upstreams %+v, want one dialing %s", rp.Upstreams, tt.dial)
 			}
@@ -204,6 +204,9 @@ func TestNewProxy(t *testing.T) {
 			}
 			if got := rp.Headers.Request.Set["Host"]; !reflect.DeepEqual(got, []string{"{http.request.host}"}) {
 				t.Errorf("Host set to %q, want the request's host", got)
+			}
+			if got, want := rp.Headers.Request.Delete, []string{"Authorization", "Proxy-Authorization", "Remote-User", "X-Auth-Email"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("deleted request headers %q, want %q", got, want)
 			}
 			if rp.RequestBuffers != 0 || rp.ResponseBuffers != 0 {
 				t.Errorf("buffering enabled: request %d, response %d", rp.RequestBuffers, rp.ResponseBuffers)
