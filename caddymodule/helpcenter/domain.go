@@ -116,10 +116,14 @@ func (c *hostChecker) check(hostport string) {
 }
 
 // evaluate logs and counts host when it is not under app_domain's
-// registrable domain. IP addresses are recorded silently: reaching the Help
-// Center by IP is not a configuration mistake.
+// registrable domain. IP addresses and loopback names (localhost and
+// *.localhost, RFC 6761) are recorded silently: reaching the Help Center
+// that way, as the offline demo does, is not a configuration mistake.
 func (c *hostChecker) evaluate(host string) {
 	if _, err := netip.ParseAddr(host); err == nil {
+		return
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return
 	}
 	site, err := publicsuffix.EffectiveTLDPlusOne(host)

@@ -59,6 +59,9 @@ func TestHelpCenterHostCheck(t *testing.T) {
 			[]string{"help.example.org", "help.example.net"}, []string{"example.org", "example.net"}},
 		{"host that is a public suffix warns", "app.example.com", []string{"co.uk"}, []string{"co.uk"}, []string{""}},
 		{"IP addresses are not reported", "app.example.com", []string{"192.0.2.1:8080", "[2001:db8::1]:443", "2001:db8::2"}, nil, nil},
+		{"loopback names are not reported", "app.example.com", []string{"localhost:8080", "LOCALHOST", "help.localhost", "a.b.localhost."}, nil, nil},
+		{"names that only resemble localhost warn", "app.example.com", []string{"localhost.example.org", "notlocalhost"},
+			[]string{"localhost.example.org", "notlocalhost"}, []string{"example.org", ""}},
 		{"empty Host is ignored", "app.example.com", []string{""}, nil, nil},
 	}
 	for _, tt := range tests {
