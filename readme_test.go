@@ -48,20 +48,31 @@ func TestReadmeCaddyfiles(t *testing.T) {
 	}
 }
 
-// wrapInSite makes a fragment (a directive, or sub-directives of salesforce)
-// into a whole Caddyfile.
+// wrapInSite makes a fragment (an intercom directive, or the salesforce
+// block of one) into a whole, formatted Caddyfile; a block that starts with
+// a site address or global options is one already.
 func wrapInSite(block []byte) []byte {
-	s := string(block)
-	first := strings.TrimSpace(firstLine(block))
-	switch {
-	case strings.HasPrefix(first, "{") || strings.HasSuffix(first, "{") && !strings.HasPrefix(first, "intercom") &&
-		!strings.HasPrefix(first, "identity_assertion") && !strings.HasPrefix(first, "salesforce") &&
-		strings.Contains(first, "."):
-		return block // a whole Caddyfile: global options or a site
-	case strings.HasPrefix(first, "salesforce"):
-		s = "intercom {\n\tapp_id a\n\tsecret s\n\tuser_id {http.auth.user.id}\n" + s + "}\n"
+	first := firstLine(block)
+	if strings.HasPrefix(first, "{") || strings.Contains(strings.Fields(first + " x")[0], ".") {
+		return block
 	}
-	return []byte("example.com {\n" + s + "\treverse_proxy 127.0.0.1:9\n}\n")
+	if strings.HasPrefix(first, "salesforce") {
+		block = append([]byte("intercom {\n\tapp_id a\n\tsecret s\n\tuser_id {http.auth.user.id}\n"), indent(block)...)
+		block = append(block, "}\n"...)
+	}
+	site := append([]byte("example.com {\n"), indent(block)...)
+	return append(site, "\treverse_proxy 127.0.0.1:9\n}\n"...)
+}
+
+func indent(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if strings.TrimSpace(line) != "" {
+			out.WriteByte('\t')
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
 }
 
 func firstLine(b []byte) string {
