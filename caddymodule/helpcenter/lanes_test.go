@@ -1,14 +1,17 @@
 package helpcenter
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
@@ -313,4 +316,64 @@ func head(s string) string {
 		return s[:160] + "..."
 	}
 	return s
+}
+
+// TestHelpCenterUpgradeThroughCookieFilter: a protocol upgrade (101, then
+// a hijacked connection) still works through the Set-Cookie filter, and
+// the 101's own cookies are filtered too.
+func TestHelpCenterUpgradeThroughCookieFilter(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Set-Cookie: session=evil; Domain=.example.com\r\nSet-Cookie: ws=1; Path=/\r\n\r\n")
+		_ = brw.Flush()
+		line, err := brw.ReadString('\n') // echo one line
+		if err == nil {
+			_, _ = brw.WriteString("echo " + line)
+			_ = brw.Flush()
+		}
+	}))
+	t.Cleanup(origin.Close)
+	startLaneCaddy(t, fmt.Sprintf(`
+http://help.example.com:%d {
+	intercom_help_center {
+		origin http://%s
+		app_domain app.example.com
+	}
+}
+`, testHTTPPort, origin.Listener.Addr()))
+
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", testHTTPPort), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(conn, "GET /hc/socket HTTP/1.1\r\nHost: help.example.com:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", testHTTPPort)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	if got := resp.Header["Set-Cookie"]; !reflect.DeepEqual(got, []string{"ws=1; Path=/"}) {
+		t.Errorf("the 101 carried Set-Cookie %q, want only the host-only ws=1", got)
+	}
+	if _, err := io.WriteString(conn, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "echo ping\n" {
+		t.Errorf("over the upgraded connection got %q, %v; want the echo", line, err)
+	}
 }
