@@ -67,6 +67,14 @@ const (
 // (built and provisioned internally), and by default forwards only the
 // intercom-* cookies so the app's own session cookie is never handed to a
 // third party.
+//
+// It also keeps the two sites apart in the other ways a shared domain
+// allows: the user's credentials for the app (Authorization,
+// Proxy-Authorization, and the strip_headers) never reach Intercom; of the
+// origin's Set-Cookie lines only host-only and intercom-* cookies reach the
+// browser, so Intercom cannot replace the app's cookies; and an intercom
+// handler in the same route leaves the Help Center's pages alone
+// (routevars.HelpCenter).
 type HelpCenter struct {
 	// Intercom data-hosting region of the workspace: "us", "eu" or "au".
 	// It selects the origin https://custom.intercom.help,
@@ -187,9 +195,9 @@ func checkStripHeader(name string) error {
 	}
 	switch textproto.CanonicalMIMEHeaderKey(name) {
 	case "Host":
-		return fmt.Errorf("strip_headers: Host cannot be stripped: Intercom picks the Help Center by the Host the browser used")
+		return errors.New("strip_headers: Host cannot be stripped: Intercom picks the Help Center by the Host the browser used")
 	case "Cookie":
-		return fmt.Errorf("strip_headers: Cookie cannot be stripped here: forward_cookies decides which cookies reach Intercom (only intercom-* by default)")
+		return errors.New("strip_headers: Cookie cannot be stripped here: forward_cookies decides which cookies reach Intercom (only intercom-* by default)")
 	}
 	return nil
 }
