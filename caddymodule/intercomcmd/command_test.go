@@ -829,3 +829,96 @@ func TestCLIBinarySmoke(t *testing.T) {
 	}
 	runBinary(t, nil, "", "--help").expect(t, 0, "sign", "verify", "decode", "keygen", "jwks")
 }
+
+// TestCLISignSalesforce signs Salesforce tokens offline with keygen's key
+// and checks them with golang-jwt and with verify, through stdin.
+func TestCLISignSalesforce(t *testing.T) {
+	k, _ := sharedKey(t)
+	base := []string{"sign", "--salesforce", "--key", k.keyPath, "--kid", k.kid, "--issuer", k.issuer, "--subject", "User-7"}
+	tests := []struct {
+		name      string
+		extra     []string
+		alg       string
+		ttl       float64
+		wantAud   any
+		verifyArg []string
+	}{
+		{name: "defaults", alg: "RS256", ttl: 3600},
+		{name: "RS512, audience and ttl", extra: []string{"--algorithm", "RS512", "--audience", "https://login.salesforce.com", "--ttl", "2m"},
+			alg: "RS512", ttl: 120, wantAud: "https://login.salesforce.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, "", append(base, tc.extra...)...)
+			r.expect(t, 0)
+			token := strings.TrimSpace(r.stdout)
+			if strings.Count(r.stdout, "\n") != 1 || strings.Count(token, ".") != 2 {
+				t.Fatalf("sign should print exactly one token line:\n%s", r)
+			}
+			claims := jwt.MapClaims{}
+			parsed, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return &k.key.PublicKey, nil },
+				jwt.WithValidMethods([]string{tc.alg}))
+			if err != nil || !parsed.Valid {
+				t.Fatalf("token does not verify with golang-jwt as %s: %v", tc.alg, err)
+			}
+			if parsed.Header["kid"] != k.kid {
+				t.Errorf("kid = %v, want %s", parsed.Header["kid"], k.kid)
+			}
+			if claims["sub"] != "User-7" || claims["iss"] != k.issuer || claims["aud"] != tc.wantAud {
+				t.Errorf("claims = %v", claims)
+			}
+			if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != tc.ttl {
+				t.Errorf("exp-iat = %v, want %v", exp-iat, tc.ttl)
+			}
+			runCLI(t, nil, token, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "User-7").
+				expect(t, 0, `verified with key "app-2025"`, `sub        "User-7"`, "VALID")
+			runCLI(t, nil, token, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "User-8").expect(t, 1, "INVALID")
+		})
+	}
+
+	usage := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing flags", []string{"sign", "--salesforce", "--key", k.keyPath}, "--salesforce needs --kid, --issuer, --subject"},
+		{"bad algorithm", append(append([]string{}, base...), "--algorithm", "RS384"), "Salesforce accepts RS256 or RS512"},
+		{"fractional ttl", append(append([]string{}, base...), "--ttl", "1500ms"), "whole number of seconds"},
+		{"Intercom flag with --salesforce", append(append([]string{}, base...), "--user-id", "7"), "--user-id is for an Intercom token"},
+		{"Salesforce flag without --salesforce", []string{"sign", "--user-id", "7", "--kid", "k"}, "--kid needs --salesforce"},
+		{"missing key file", []string{"sign", "--salesforce", "--key", filepath.Join(t.TempDir(), "nope.pem"), "--kid", "k", "--issuer", "i", "--subject", "s"}, "no such file"},
+		{"certificate instead of a key", []string{"sign", "--salesforce", "--key", k.certPath, "--kid", "k", "--issuer", "i", "--subject", "s"}, "salesforce signer"},
+	}
+	for _, tc := range usage {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, secretEnv, "", tc.args...)
+			r.expect(t, 2, tc.want)
+			if r.stdout != "" || strings.Contains(r.stderr, "PRIVATE KEY") {
+				t.Errorf("unexpected output:\n%s", r)
+			}
+		})
+	}
+}
+
+// TestCLIKeygenNextStepsUseStdin: keygen's advice never puts a token on the
+// command line (shell history), and its sign | verify pipeline works as
+// printed.
+func TestCLIKeygenNextStepsUseStdin(t *testing.T) {
+	k, _ := sharedKey(t)
+	out := k.keygenOutput.stdout
+	if strings.Contains(out, "TOKEN") {
+		t.Errorf("keygen suggests a token argument:\n%s", out)
+	}
+	for _, want := range []string{
+		"caddy intercom sign --salesforce --key " + k.keyPath + " --kid " + k.kid,
+		"| caddy intercom verify --jwks " + k.jwkPath + " --issuer " + k.issuer + " --user-id test-user",
+		"< token.txt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keygen's next steps lack %q:\n%s", want, out)
+		}
+	}
+	tok := runCLI(t, nil, "", "sign", "--salesforce", "--key", k.keyPath, "--kid", k.kid, "--issuer", k.issuer, "--subject", "test-user")
+	tok.expect(t, 0)
+	runCLI(t, nil, tok.stdout, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "test-user").expect(t, 0, "VALID")
+}

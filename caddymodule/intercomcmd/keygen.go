@@ -117,7 +117,11 @@ Next steps:
            key_id      %[5]s
            issuer      %[6]s
        }
-  5. Check a token: caddy intercom verify --jwks %[4]s --issuer %[6]s TOKEN
+  5. Try it offline (tokens go through stdin, never on the command line):
+       caddy intercom sign --salesforce --key %[1]s --kid %[5]s \
+           --issuer %[6]s --subject test-user \
+         | caddy intercom verify --jwks %[4]s --issuer %[6]s --user-id test-user
+     A token copied from a page: caddy intercom verify --jwks %[4]s --issuer %[6]s < token.txt
   Rotate before %[3]s: run keygen with a new --kid, upload it, switch key_id,
   and keep the old key in the keyset until its last tokens have expired.
 `, keyPath, certPath, key.Certificate.NotAfter.UTC().Format("2006-01-02"), jwkPath, kid, issuer, absKey)
