@@ -827,7 +827,7 @@ func TestCLIBinarySmoke(t *testing.T) {
 	if !strings.HasPrefix(r.stderr, "error: ") {
 		t.Errorf("usage errors go to stderr, starting with \"error: \":\n%s", r)
 	}
-	runBinary(t, nil, "", "--help").expect(t, 0, "sign", "verify", "decode", "keygen", "jwks")
+	runBinary(t, nil, "", "--help").expect(t, 0, "sign", "verify", "decode", "keygen", "jwks", "doctor")
 }
 
 // TestCLISignSalesforce signs Salesforce tokens offline with keygen's key
