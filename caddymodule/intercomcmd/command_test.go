@@ -50,6 +50,7 @@ func cliTestMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	defer testcaddy.Cleanup()
+	defer func() { doctorStop() }() // set when a doctor test started caddy
 	cliTmp = dir
 	return m.Run()
 }

@@ -215,16 +215,7 @@ func cliDoctor(c *cobra.Command, args []string) int {
 	}
 	asJSON, _ := f.GetBool("json")
 
-	d.client = &http.Client{
-		Timeout: 20 * time.Second,
-		Transport: &http.Transport{
-			DialContext:        doctorDialContext,
-			DisableCompression: true, // doctor asks for gzip itself, to see Content-Encoding
-			TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12},
-			ForceAttemptHTTP2:  true,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	d.client = newDoctorClient()
 	defer d.client.CloseIdleConnections()
 	d.report.URL = u.Redacted()
 	d.report.UserID = d.userID
@@ -236,8 +227,10 @@ func cliDoctor(c *cobra.Command, args []string) int {
 		d.checkHelpCenter(hcURL)
 	}
 	if asJSON {
-		out, _ := json.MarshalIndent(d.report, "", "  ")
-		c.OutOrStdout().Write(append(out, '\n'))
+		enc := json.NewEncoder(c.OutOrStdout())
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		enc.Encode(d.report)
 	} else {
 		d.printText(c.OutOrStdout())
 	}
@@ -276,16 +269,7 @@ func (d *doctor) fetch(method string, kind requestKind, marker, acceptEncoding s
 	req.Header.Set("Accept-Encoding", acceptEncoding)
 	var cookies []string
 	if kind == asUser {
-		if user, pass, ok := strings.Cut(d.req.basicAuth, ":"); ok {
-			req.SetBasicAuth(user, pass)
-		}
-		for _, h := range d.req.headers {
-			if strings.EqualFold(h[0], "Host") {
-				req.Host = h[1]
-				continue
-			}
-			req.Header.Add(h[0], h[1])
-		}
+		d.setCredentials(req)
 		cookies = append(cookies, d.req.cookies...)
 	} else {
 		for _, h := range d.req.headers { // Host is where the page is, not who the user is
@@ -445,4 +429,35 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// newDoctorClient is doctor's HTTP client: it follows no redirect (a
+// redirect is a finding), asks for compression itself (to see
+// Content-Encoding), and verifies TLS certificates.
+func newDoctorClient() *http.Client {
+	return &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			DialContext:        doctorDialContext,
+			DisableCompression: true,
+			TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// setCredentials puts the user's basic auth and headers (and a Host
+// override) on req; cookies are the caller's, because fetch adds its probe.
+func (d *doctor) setCredentials(req *http.Request) {
+	if user, pass, ok := strings.Cut(d.req.basicAuth, ":"); ok {
+		req.SetBasicAuth(user, pass)
+	}
+	for _, h := range d.req.headers {
+		if strings.EqualFold(h[0], "Host") {
+			req.Host = h[1]
+			continue
+		}
+		req.Header.Add(h[0], h[1])
+	}
 }

@@ -213,12 +213,14 @@ func (d *doctor) checkTokens(s *pageSettings) {
 	case s.IntercomUserJWT == "":
 		d.report.problem("intercom jwt", "jwt-missing", "the page has no intercom_user_jwt", "configure the intercom handler's secret (Messenger Security needs the JWT)")
 	case !d.secretOK:
-		r := tokencheck.VerifyIntercomToken(s.IntercomUserJWT, []byte{0}, tokencheck.IntercomVerifyOptions{UserID: d.userID})
+		r := tokencheck.VerifyIntercomToken(s.IntercomUserJWT, []byte{0}, tokencheck.IntercomVerifyOptions{UserID: s.UserID})
 		d.report.warn("intercom jwt", "jwt-unverified", fmt.Sprintf("intercom_user_jwt %s: signature not checked (no secret)", tokenPrefix(s.IntercomUserJWT)),
 			"set INTERCOM_SECRET or pass --secret-file with the Messenger API secret")
 		d.addFindings("intercom jwt", "jwt-", r, tokencheck.CodeBadSignature, tokencheck.CodeNoSecret)
 	default:
-		r := tokencheck.VerifyIntercomToken(s.IntercomUserJWT, d.secret, tokencheck.IntercomVerifyOptions{UserID: d.userID})
+		// The JWT must name the user the page is for; whether that is the
+		// expected user is the "user" check above, reported once.
+		r := tokencheck.VerifyIntercomToken(s.IntercomUserJWT, d.secret, tokencheck.IntercomVerifyOptions{UserID: s.UserID})
 		jwtSecretBad = r.Has(tokencheck.CodeBadSignature)
 		d.addFindings("intercom jwt", "jwt-", r)
 		if r.Valid && r.Count(tokencheck.SeverityWarning) == 0 {
@@ -248,7 +250,7 @@ func (d *doctor) checkTokens(s *pageSettings) {
 		d.report.warn("salesforce", "sf-unverified", fmt.Sprintf("salesforce_identity_token %s: not verified (no key)", tokenPrefix(s.SalesforceIdentityToken)),
 			"pass --jwks KID.jwk.json (or --certificate) and --issuer to verify it")
 	default:
-		r := tokencheck.VerifySalesforceToken(s.SalesforceIdentityToken, d.sfKeys, tokencheck.SalesforceVerifyOptions{Issuer: d.issuer, Subject: d.userID})
+		r := tokencheck.VerifySalesforceToken(s.SalesforceIdentityToken, d.sfKeys, tokencheck.SalesforceVerifyOptions{Issuer: d.issuer})
 		d.addFindings("salesforce", "sf-", r)
 		if r.Valid && r.Count(tokencheck.SeverityWarning) == 0 {
 			d.report.ok("salesforce", "sf", fmt.Sprintf("salesforce_identity_token %s verifies with key %s%s", tokenPrefix(s.SalesforceIdentityToken), cliValue(r.KeyID), expiresIn(r)))
@@ -294,7 +296,8 @@ func expiresIn(r tokencheck.Report) string {
 // cachePolicy is what a response's caching headers allow.
 type cachePolicy struct {
 	noStore, private bool
-	shared           []string // headers that let a shared cache keep the response
+	sharedCC         bool     // Cache-Control itself lets a shared cache keep it
+	shared           []string // other headers that let a shared cache keep the response // headers that let a shared cache keep the response
 	validators       []string
 }
 
@@ -308,7 +311,7 @@ func readCachePolicy(h http.Header, now time.Time) cachePolicy {
 	if !p.noStore && !p.private {
 		for _, k := range []string{"public", "s-maxage", "max-age"} {
 			if v, ok := cc[k]; ok && (k == "public" || v != "0") {
-				p.shared = append(p.shared, "Cache-Control: "+h.Get("Cache-Control"))
+				p.sharedCC = true
 				break
 			}
 		}
@@ -401,8 +404,12 @@ func (d *doctor) checkHead(head *doctorResponse, injected bool) {
 	switch {
 	case head.StatusCode < 200 || head.StatusCode >= 300:
 		d.report.warn(area, "head-status", fmt.Sprintf("HEAD answers %s while GET answers 200", head.Status), "answer HEAD like GET")
-	case len(p.shared) > 0:
-		d.report.problem(area, "head-cacheable", "the HEAD answer lets a shared cache keep the page's headers: "+strings.Join(p.shared, "; "),
+	case p.sharedCC || len(p.shared) > 0:
+		what := p.shared
+		if p.sharedCC {
+			what = append([]string{"Cache-Control: " + head.Header.Get("Cache-Control")}, what...)
+		}
+		d.report.problem(area, "head-cacheable", "the HEAD answer lets a shared cache keep the page's headers: "+strings.Join(what, "; "),
 			"remove what adds caching headers to HEAD on this path")
 	case !p.noStore || !p.private:
 		d.report.warn(area, "head-policy", fmt.Sprintf("HEAD has Cache-Control %s, not the injected page's private, no-store", cliValue(head.Header.Get("Cache-Control"))),
@@ -627,6 +634,12 @@ func (d *doctor) checkHelpCenter(hc *url.URL) {
 		return
 	}
 	req.Header.Set("User-Agent", "caddy-intercom-doctor")
+	if strings.EqualFold(hc.Host, d.req.url.Host) {
+		// The Help Center under a path of the app: the browser sends the
+		// user's credentials along, and so does doctor, to see whether the
+		// intercom handler runs on those pages too.
+		d.setCredentials(req)
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		d.report.problem(area, "hc-unreachable", fmt.Sprintf("%s is not reachable: %v", hc.Redacted(), doctorNetError(err)),

@@ -83,6 +83,7 @@ func parsePage(body []byte) *pageDoc {
 	}
 	offset, seq, template := 0, 0, 0
 	var inScript *pageScript
+	rawText := false // the next text token is an element's raw text (title, style, …), not content
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
@@ -100,11 +101,13 @@ func parsePage(body []byte) *pageDoc {
 			p.scripts = append(p.scripts, *inScript)
 			inScript = nil
 		}
+		wasRaw := rawText
+		rawText = false
 		switch tt {
 		case html.DoctypeToken:
 			docSeen = true
 		case html.TextToken:
-			if template == 0 && len(bytes.TrimSpace(raw)) > 0 {
+			if !wasRaw && template == 0 && len(bytes.TrimSpace(raw)) > 0 {
 				decide(start, docSeen)
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
@@ -115,6 +118,10 @@ func parsePage(body []byte) *pageDoc {
 				var k, v []byte
 				k, v, hasAttr = z.TagAttr()
 				attrs[string(k)] = string(v)
+			}
+			switch a {
+			case atom.Title, atom.Style, atom.Textarea, atom.Xmp, atom.Iframe, atom.Noembed, atom.Noframes, atom.Noscript, atom.Plaintext:
+				rawText = true
 			}
 			switch a {
 			case atom.Html, atom.Head:
