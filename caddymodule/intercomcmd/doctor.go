@@ -140,9 +140,8 @@ type doctorRequest struct {
 // doctorResponse is a response with its (decoded) body.
 type doctorResponse struct {
 	*http.Response
-	body    []byte
-	decoded bool   // the body came gzip-encoded and doctor decoded it
-	local   string // doctor's address on the connection, as the server saw it (without a proxy)
+	body  []byte
+	local string // doctor's address on the connection, as the server saw it (without a proxy)
 }
 
 // doctor holds one run's inputs; it is built per run, never shared.
@@ -298,7 +297,7 @@ func (d *doctor) fetch(method string, kind requestKind, marker, acceptEncoding s
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err == nil {
 			if plain, err := io.ReadAll(io.LimitReader(zr, doctorMaxBody)); err == nil {
-				out.body, out.decoded = plain, true
+				out.body = plain
 			}
 		}
 	}

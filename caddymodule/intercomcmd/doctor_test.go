@@ -112,6 +112,8 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 		{"csp-nonce", basicAuth() + "\n\t%[1]s\n\theader Content-Security-Policy \"script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'\"\n\t" +
 			respondHTML("`<!doctype html><html><head><meta charset=\"utf-8\"><script nonce=\"r4nd0m\">var page=1</script></head><body>hi</body></html>`")},
 		{"csp-hash", basicAuth() + "\n\t%[1]s\n\theader Content-Security-Policy \"default-src 'self'\"\n\t" + respondHTML(doctorPage)},
+		{"encoded", basicAuth() + "\n\tencode gzip\n\t%[1]s\n\t" + respondHTML(doctorPage)},
+		{"everyone", "request_header X-User demo\n\t" + strings.Replace(intercomBlock("\t\ttrust 127.0.0.1/32"), "{http.auth.user.id}", "{http.request.header.X-User}", 1) + "\n\t" + respondHTML(doctorPage)},
 		{"cache-public", basicAuth() + "\n\t%[1]s\n\t@get method GET\n\theader @get >Cache-Control public\n\t" + respondHTML(doctorPage)},
 		{"surrogate", basicAuth() + "\n\t%[1]s\n\t@get method GET\n\theader @get >Surrogate-Control \"max-age=3600\"\n\t" + respondHTML(doctorPage)},
 		{"cdn-cache-control", basicAuth() + "\n\t%[1]s\n\t@get method GET\n\theader @get >Cloudflare-CDN-Cache-Control \"max-age=600\"\n\t" + respondHTML(doctorPage)},
@@ -291,6 +293,9 @@ func TestDoctor(t *testing.T) {
 		{name: "healthy without a secret: signatures unchecked", url: app("healthy"), args: []string{"--user-id", doctorUser, "--basic-auth", "demo:demo"},
 			warns: []string{"hash-unverified", "jwt-unverified"}},
 		{name: "healthy without --user-id", url: app("healthy"), args: []string{"--basic-auth", "demo:demo", "--secret-file", e.secretFile}, warns: []string{"user-unchecked"}},
+		{name: "healthy behind encode gzip", url: app("encoded"), args: user},
+		{name: "every visitor gets the same identity", url: app("everyone"), args: []string{"--user-id", doctorUser, "--secret-file", e.secretFile},
+			problems: []string{"anonymous-identified"}},
 		{name: "header >Cache-Control public", url: app("cache-public"), args: user, problems: []string{"cache-control"}},
 		{name: "Surrogate-Control that caches", url: app("surrogate"), args: user, problems: []string{"shared-cache"}},
 		{name: "a vendor CDN-Cache-Control that caches", url: app("cdn-cache-control"), args: user, problems: []string{"shared-cache"}},
