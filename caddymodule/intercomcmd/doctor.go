@@ -173,6 +173,15 @@ func cliDoctor(c *cobra.Command, args []string) int {
 	if d.req.basicAuth != "" && !strings.Contains(d.req.basicAuth, ":") {
 		return cliUsage(c, "--basic-auth wants USER:PASS")
 	}
+	if u.User != nil {
+		// user:pass@ in the URL is basic auth, which the anonymous request
+		// must not send (Go's client would, from the URL).
+		if d.req.basicAuth == "" {
+			pass, _ := u.User.Password()
+			d.req.basicAuth = u.User.Username() + ":" + pass
+		}
+		u.User = nil
+	}
 	headers, _ := f.GetStringArray("header")
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")

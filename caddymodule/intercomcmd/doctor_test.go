@@ -426,9 +426,16 @@ func TestDoctorText(t *testing.T) {
 	r.expect(t, 1, "PROBLEM  caching", "fix: remove what overrides the module's Cache-Control", "ok       injection", "UNHEALTHY (1 problem")
 	assertNoTokens(t, r)
 	r = runCLI(t, []string{cliSecretEnv + "=" + doctorSecret}, "", "doctor", e.url("healthy", "app.example.test", "/"), "--user-id", doctorUser, "--basic-auth", "demo:demo")
-	r.expect(t, 0, "HEALTHY", "intercom_user_jwt eyJhbGciOi… verifies with the secret")
+	r.expect(t, 0, "HEALTHY", "intercom_user_jwt eyJhbGciOi… verifies with the secret", "ok       anonymous    401 Unauthorized")
 	if strings.Contains(r.stdout, "demo:demo") {
 		t.Errorf("the password was printed:\n%s", r)
+	}
+	// Credentials in the URL are the user's, not the anonymous visitor's,
+	// and are not printed.
+	r = runCLI(t, []string{cliSecretEnv + "=" + doctorSecret}, "", "doctor", strings.Replace(e.url("healthy", "app.example.test", "/"), "http://", "http://demo:s3cr3t-pw@", 1), "--user-id", doctorUser)
+	r.expect(t, 1, "the credentials doctor sent were refused", "ok       anonymous    401 Unauthorized")
+	if strings.Contains(r.stdout+r.stderr, "s3cr3t-pw") {
+		t.Errorf("the password in the URL was printed:\n%s", r)
 	}
 
 	for _, tc := range []struct {
