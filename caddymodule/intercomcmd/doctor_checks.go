@@ -587,7 +587,7 @@ func (d *doctor) checkCookie(page *doctorResponse) {
 			"do not rewrite Set-Cookie after the module (a deferred `header >Set-Cookie …` runs after intercom)")
 		bad = append(bad, "HttpOnly")
 	}
-	if ck.SameSite == http.SameSiteDefaultMode || ck.SameSite == http.SameSiteNoneMode {
+	if ck.SameSite != http.SameSiteLaxMode && ck.SameSite != http.SameSiteStrictMode {
 		d.report.problem(area, "marker-samesite", "the marker cookie has no SameSite=Lax/Strict: other sites' requests carry it",
 			"do not rewrite Set-Cookie after the module")
 		bad = append(bad, "SameSite")
