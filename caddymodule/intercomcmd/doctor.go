@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +126,10 @@ func (r *doctorReport) problem(area, code, message, fix string) {
 // doctorDialContext is how doctor connects; tests replace it to reach a
 // local caddy under any host name.
 var doctorDialContext = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+
+// doctorRootCAs are the roots doctor trusts for https; nil means the
+// system's. Tests set it to a local caddy's internal CA.
+var doctorRootCAs *x509.CertPool
 
 // doctorMaxBody bounds how much of a page doctor reads.
 const doctorMaxBody = 8 << 20
@@ -448,7 +453,7 @@ func newDoctorClient() *http.Client {
 		Transport: &http.Transport{
 			DialContext:        doctorDialContext,
 			DisableCompression: true,
-			TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: doctorRootCAs},
 			ForceAttemptHTTP2:  true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

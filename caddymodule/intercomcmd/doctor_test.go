@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -145,7 +147,7 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 		{"help-center-down", "intercom_help_center {\n\t\torigin http://127.0.0.1:{CLOSED}\n\t\tapp_domain app.example.test\n\t}"},
 	}
 	var cfg strings.Builder
-	cfg.WriteString("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\n")
+	cfg.WriteString("{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\tpersist_config off\n}\n")
 	var listeners []net.Listener
 	port := func(name string) int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -169,6 +171,18 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 		body = strings.ReplaceAll(body, "{CLOSED}", fmt.Sprint(e.ports["closed"]))
 		fmt.Fprintf(&cfg, "\nhttp://:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", e.ports[s.name], body)
 	}
+	// Two https sites with Caddy's internal CA: the marker cookie must be
+	// Secure there.
+	port("https")
+	port("https-insecure-cookie")
+	listeners[len(listeners)-1].Close()
+	listeners[len(listeners)-2].Close()
+	httpsSite := func(name, extra string) {
+		fmt.Fprintf(&cfg, "\nhttps://app.example.test:%d {\n\tbind 127.0.0.1\n\ttls internal\n\t%s\n\t%s\n\t%s\n\t%s\n}\n",
+			e.ports[name], basicAuth(), intercomBlock(), extra, respondHTML(doctorPage))
+	}
+	httpsSite("https", "")
+	httpsSite("https-insecure-cookie", "@get method GET\n\theader @get >Set-Cookie \"; Secure\" \"\"")
 	path := filepath.Join(e.dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
 		return nil, err
@@ -206,6 +220,30 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 			pollPause()
 		}
 	}
+	// Trust the internal CA once caddy has made it and answers over TLS.
+	root := filepath.Join(e.dir, "caddy", "pki", "authorities", "local", "root.crt")
+	for {
+		if pem, err := os.ReadFile(root); err == nil {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pem) {
+				conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports["https"]), &tls.Config{RootCAs: pool, ServerName: "app.example.test"})
+				if err == nil {
+					conn.Close()
+					doctorRootCAs = pool
+					break
+				}
+			}
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("caddy exited: %v\n%s", err, log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no TLS with the internal CA on %d\n%s", e.ports["https"], log.String())
+		}
+		pollPause()
+	}
 	return e, nil
 }
 
@@ -219,7 +257,11 @@ func pollPause() { time.Sleep(20 * time.Millisecond) }
 // url names a site of the running caddy under an example.test host name;
 // doctorDialContext sends every connection to 127.0.0.1.
 func (e *doctorEnv) url(site, host, path string) string {
-	return fmt.Sprintf("http://%s:%d%s", host, e.ports[site], path)
+	scheme := "http"
+	if strings.HasPrefix(site, "https") {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s:%d%s", scheme, host, e.ports[site], path)
 }
 
 func init() {
@@ -305,6 +347,8 @@ func TestDoctor(t *testing.T) {
 		{name: "a report-only CSP that would report the script", url: app("report-only"), args: user, warns: []string{"csp-report-only"}},
 		{name: "redirected", url: e.url("moved", "app.example.test", "/old"), args: user, problems: []string{"redirected"}},
 		{name: "not a successful page", url: e.url("moved", "app.example.test", "/gone"), args: user, problems: []string{"status"}},
+		{name: "healthy over https", url: e.url("https", "app.example.test", "/"), args: user},
+		{name: "marker cookie not Secure on https", url: e.url("https-insecure-cookie", "app.example.test", "/"), args: user, problems: []string{"marker-secure"}},
 		{name: "header >Cache-Control public", url: app("cache-public"), args: user, problems: []string{"cache-control"}},
 		{name: "Surrogate-Control that caches", url: app("surrogate"), args: user, problems: []string{"shared-cache"}},
 		{name: "a vendor CDN-Cache-Control that caches", url: app("cdn-cache-control"), args: user, problems: []string{"shared-cache"}},
