@@ -182,7 +182,6 @@ const (
 	attrCharset
 	attrContent
 	attrEncoding
-	attrFontish // color, face, size
 )
 
 type equivKind uint8
@@ -302,6 +301,9 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 		s.prev = b[i]
 		s.pos++
 		i++
+	}
+	if s.lookahead != 0 && s.pos >= s.lookahead {
+		s.lookahead = 0 // looked as far as browsers do
 	}
 	return i
 }

@@ -110,9 +110,9 @@ func TestRewriterCharsetLookaheadBounded(t *testing.T) {
 	if r.Outcome() != Pending {
 		t.Fatalf("decided at 1023 bytes with the lookahead on: %v", r.Outcome())
 	}
-	r.Write(page[1023:1025])
+	r.Write(page[1023:1024])
 	if r.Outcome() != Injected {
-		t.Fatalf("still %v after 1025 bytes", r.Outcome())
+		t.Fatalf("still %v after 1024 bytes", r.Outcome())
 	}
 	// The end of the head ends the lookahead: a page that streams its
 	// head is not held back.
