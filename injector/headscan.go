@@ -904,7 +904,10 @@ func (s *headScanner) startTagDone(start int, selfClosing, fc bool) {
 	if s.outcome != Pending {
 		// Looking ahead for a charset declaration only, up to the end of
 		// the head.
-		if tagFlags[s.id]&flagHead == 0 && s.id != tagScript && s.id != tagTemplate {
+		switch {
+		case tagFlags[s.id]&flagHead != 0:
+		case s.id == tagScript, s.id == tagTemplate, s.id == tagHTML, s.id == tagHead:
+		default:
 			s.endLookahead()
 		}
 		s.enterRaw()

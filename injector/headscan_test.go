@@ -72,6 +72,7 @@ func TestRewriterCharset(t *testing.T) {
 		{"not injected", "<div><meta charset=koi8-r>", true, big, ""},
 		{"after the head", "<!DOCTYPE html><head><script></script></head><meta charset=koi8-r>", true, big, ""},
 		{"after body content", "<!DOCTYPE html><head><script></script><p>x</p><meta charset=koi8-r>", true, big, ""},
+		{"script before <head>", "<!DOCTYPE html><script></script><head><meta charset=koi8-r>", true, big, "koi8-r"},
 		{"decided at the head's end", "<!DOCTYPE html><head><title>t</title></head><meta charset=koi8-r>", true, big, ""},
 	}
 	for _, tc := range cases {
