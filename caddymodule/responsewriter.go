@@ -101,7 +101,10 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.plan.Nonce)
 	*w.tag = snippet
 	w.snippetLen = len(snippet)
-	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decide})
+	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
+		Decide:      w.decide,
+		FindCharset: !namesCharset(hdr.Get("Content-Type")),
+	})
 	if w.gunzip != nil {
 		w.gunzip.start(w.rewriter)
 	}
@@ -156,6 +159,10 @@ func (w *injectingWriter) decide(o injector.Outcome) {
 		hdr.Del("Last-Modified")
 		hdr.Del("Accept-Ranges")
 		hdr.Set("Cache-Control", "private, no-store")
+		if cs := w.rewriter.Charset(); cs != "" {
+			// The snippet pushed the page's <meta charset> past byte 1024.
+			hdr.Set("Content-Type", withCharset(hdr.Get("Content-Type"), cs))
+		}
 		if w.plan.Changed {
 			setValues(hdr, "Content-Security-Policy", w.plan.Enforced)
 			setValues(hdr, "Content-Security-Policy-Report-Only", w.plan.ReportOnly)
