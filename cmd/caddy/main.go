@@ -10,6 +10,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-intercom/caddy-intercom/caddymodule"
+	_ "github.com/caddy-intercom/caddy-intercom/caddymodule/identityassertion"
 )
 
 func main() {
