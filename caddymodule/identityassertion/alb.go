@@ -53,9 +53,9 @@ func newALBSource(base string, client *http.Client, t timing, logger *zap.Logger
 	}
 }
 
-func (s *albSource) start(context.Context)                            {}
-func (s *albSource) waitReady(context.Context, time.Duration) bool    { return true }
-func (s *albSource) fetchCount() int64                                { return s.fetches.Load() }
+func (s *albSource) start(context.Context)                         {}
+func (s *albSource) waitReady(context.Context, time.Duration) bool { return true }
+func (s *albSource) fetchCount() int64                             { return s.fetches.Load() }
 func (s *albSource) key(ctx context.Context, t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
 	if !albKid.MatchString(kid) {

@@ -273,4 +273,3 @@ func (s *jwksSource) discover(ctx context.Context) (string, error) {
 	s.mu.Unlock()
 	return doc.JWKSURI, nil
 }
-
