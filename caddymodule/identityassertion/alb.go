@@ -119,8 +119,9 @@ func (s *albSource) fetch(ctx context.Context, kid string, ch chan struct{}) {
 	close(ch)
 	if err != nil {
 		// 4xx: the key server answered, there is no such key.
+		wasDown := s.down
 		s.down = status < 400 || status >= 500
-		if s.down {
+		if s.down && !wasDown {
 			s.logger.Warn("identity_assertion: aws_alb key fetch failed", zap.String("kid", kid), zap.Error(err))
 		}
 		return

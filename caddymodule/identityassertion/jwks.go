@@ -144,6 +144,7 @@ func (s *jwksSource) start(ctx context.Context) { go s.loop(ctx) }
 func (s *jwksSource) loop(ctx context.Context) {
 	delay := time.Duration(0)
 	retry := s.t.retryMin
+	failures := 0
 	for {
 		timer := time.NewTimer(delay)
 		select {
@@ -161,18 +162,32 @@ func (s *jwksSource) loop(ctx context.Context) {
 			return
 		}
 		age, err := s.fetch(ctx)
+		if err != nil {
+			failures++
+		}
+		// The first failure of a run is a warning; the retries that follow
+		// are debug, so that a key server that stays down does not flood
+		// the log.
+		level := zap.DebugLevel
+		if failures == 1 {
+			level = zap.WarnLevel
+		}
 		switch {
 		case err == nil:
+			if failures > 0 {
+				s.logger.Info("identity_assertion: keys fetched again", zap.Int("failed_attempts", failures))
+			}
+			failures = 0
 			retry = s.t.retryMin
 			delay = s.t.refreshDef
 			if age > 0 {
 				delay = clamp(age, s.t.refreshMin, s.t.refreshMax)
 			}
 		case s.have.Load():
-			s.logger.Warn("identity_assertion: key refresh failed; keeping the current keys", zap.Error(err))
+			s.logger.Log(level, "identity_assertion: key refresh failed; keeping the current keys", zap.Error(err))
 			delay = s.t.retryHave
 		default:
-			s.logger.Warn("identity_assertion: keys unavailable; requests stay anonymous until they arrive",
+			s.logger.Log(level, "identity_assertion: keys unavailable; requests stay anonymous until they arrive",
 				zap.Error(err), zap.Duration("retry_in", retry))
 			delay = retry
 			retry = min(2*retry, s.t.retryMax)

@@ -181,7 +181,7 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age="+itoa(maxAge))
 	}
 	switch {
-	case r.URL.Path == "/.well-known/openid-configuration":
+	case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
 		json.NewEncoder(w).Encode(map[string]string{"issuer": ks.URL(), "jwks_uri": ks.URL() + "/oidc/jwks"})
 		return
 	case strings.HasPrefix(r.URL.Path, "/alb/"):
