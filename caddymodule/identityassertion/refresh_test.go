@@ -216,7 +216,7 @@ func TestMadeUpKidFlood(t *testing.T) {
 				if honoured.Load() != 0 {
 					t.Errorf("%d made-up kids honoured", honoured.Load())
 				}
-				if fetches > 20 {
+				if !fast && fetches > 20 {
 					t.Errorf("%d key fetches for 1000 made-up kids, want at most 20", fetches)
 				}
 				if fast {
