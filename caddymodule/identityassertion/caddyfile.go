@@ -73,10 +73,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				h.JWKSURL = v
 			case "team":
+				if !teamPattern.MatchString(v) {
+					return d.Errf("team: %q is not a Cloudflare team name (the <team> of <team>.cloudflareaccess.com)", v)
+				}
 				h.Team = v
 			case "issuer":
 				h.Issuer = v
 			case "region":
+				if !regionPattern.MatchString(v) {
+					return d.Errf("region: %q is not an AWS region name like us-east-1", v)
+				}
 				h.Region = v
 			case "user_claim":
 				h.UserClaim = v
@@ -126,7 +132,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	probe.Audience = slices.Clone(h.Audience)
 	probe.applyDefaults()
 	if err := probe.checkConfig(); err != nil {
-		return fmt.Errorf("%s:%d - Error during parsing: identity_assertion: %w", start.File, start.Line, err)
+		return fmt.Errorf("identity_assertion: %w, at %s:%d", err, start.File, start.Line)
 	}
 	return nil
 }

@@ -44,3 +44,12 @@ func serveMulti(t testing.TB, h *Handler, name string, vals []string) outcome {
 	}
 	return o
 }
+
+// provisionErr provisions h and returns the error Caddy would report.
+func provisionErr(h *Handler) error {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := h.Provision(ctx)
+	h.Cleanup()
+	return err
+}
