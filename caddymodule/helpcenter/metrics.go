@@ -1,6 +1,10 @@
-package caddymodule
+package helpcenter
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/promreg"
+)
 
 // helpCenterDomainMismatches counts Help Center hosts whose registrable domain
 // differs from app_domain's. It has no labels: hosts come from the Host
@@ -20,5 +24,5 @@ var helpCenterDomainMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 // registerHelpCenterMetrics registers the Help Center collectors with reg
 // (config reloads and several handlers register them again).
 func registerHelpCenterMetrics(reg *prometheus.Registry) error {
-	return registerCollectors(reg, helpCenterDomainMismatches)
+	return promreg.Register(reg, helpCenterDomainMismatches)
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package intercomcmd
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -42,12 +44,10 @@ func cliTestMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	defer testcaddy.Cleanup()
 	cliTmp = dir
-	cliBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", cliBin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building caddy: %v\n%s", err, out)
+	if cliBin, err = testcaddy.Binary(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()

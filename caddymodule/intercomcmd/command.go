@@ -1,4 +1,4 @@
-package caddymodule
+package intercomcmd
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
+	"github.com/caddy-intercom/caddy-intercom/injector/tokencheck"
 )
 
 // This file adds `caddy intercom …`: the operator's tools for the tokens the
@@ -325,35 +327,35 @@ func cliVerify(c *cobra.Command, args []string) int {
 	jwksFiles, _ := f.GetStringArray("jwks")
 	issuer, _ := f.GetString("issuer")
 
-	kind := injector.KindIntercom
-	decoded, decodeErr := injector.DecodeUnverified(token)
+	kind := tokencheck.KindIntercom
+	decoded, decodeErr := tokencheck.DecodeUnverified(token)
 	switch {
 	case len(certFiles) > 0 || len(jwksFiles) > 0 || issuer != "":
-		kind = injector.KindSalesforce
+		kind = tokencheck.KindSalesforce
 	case decodeErr == nil:
 		kind = decoded.Kind()
 	}
 
-	var report injector.Report
+	var report tokencheck.Report
 	var source string
 	switch {
 	case decodeErr != nil:
 		// Malformed: no key is needed to say so.
-		report = injector.VerifyIntercomToken(token, nil, injector.IntercomVerifyOptions{})
+		report = tokencheck.VerifyIntercomToken(token, nil, tokencheck.IntercomVerifyOptions{})
 		report.Kind = kind
-	case kind == injector.KindIntercom:
+	case kind == tokencheck.KindIntercom:
 		secret, from, code := cliSecret(c)
 		if code != cliExitOK {
 			return code
 		}
 		source = "the secret from " + from
-		report = injector.VerifyIntercomToken(token, secret, injector.IntercomVerifyOptions{UserID: userID})
+		report = tokencheck.VerifyIntercomToken(token, secret, tokencheck.IntercomVerifyOptions{UserID: userID})
 	default:
-		keys, code := cliLoadKeys(c, certFiles, jwksFiles)
+		set, code := cliLoadKeys(c, certFiles, jwksFiles)
 		if code != cliExitOK {
 			return code
 		}
-		report = injector.VerifySalesforceToken(token, keys, injector.SalesforceVerifyOptions{Issuer: issuer, Subject: userID})
+		report = tokencheck.VerifySalesforceToken(token, set, tokencheck.SalesforceVerifyOptions{Issuer: issuer, Subject: userID})
 		source = fmt.Sprintf("key %q", report.KeyID)
 	}
 	cliPrintReport(c.OutOrStdout(), report, source, time.Now())
@@ -365,50 +367,50 @@ func cliVerify(c *cobra.Command, args []string) int {
 
 // cliLoadKeys reads the Salesforce verification keys from certificate and
 // JWKS files.
-func cliLoadKeys(c *cobra.Command, certFiles, jwksFiles []string) (injector.JWKS, int) {
-	var keys injector.JWKS
+func cliLoadKeys(c *cobra.Command, certFiles, jwksFiles []string) (keys.JWKS, int) {
+	var all keys.JWKS
 	from := map[string]string{}
-	add := func(k injector.JWK, path string) int {
+	add := func(k keys.JWK, path string) int {
 		if prev, dup := from[k.Kid]; dup {
 			return cliFail(c, "kid %q is in both %s and %s", k.Kid, prev, path)
 		}
 		from[k.Kid] = path
-		keys.Keys = append(keys.Keys, k)
+		all.Keys = append(all.Keys, k)
 		return cliExitOK
 	}
 	for _, path := range certFiles {
 		cert, code := cliLoadCertificate(c, path)
 		if code != cliExitOK {
-			return keys, code
+			return all, code
 		}
-		k, err := injector.JWKFromCertificate(cert, injector.KeyIDFromPath(path), "")
+		k, err := keys.JWKFromCertificate(cert, keys.KeyIDFromPath(path), "")
 		if err != nil {
-			return keys, cliFail(c, "%s: %v", path, err)
+			return all, cliFail(c, "%s: %v", path, err)
 		}
 		k.Alg = "" // a bare certificate declares no algorithm
 		if code := add(k, path); code != cliExitOK {
-			return keys, code
+			return all, code
 		}
 	}
 	for _, path := range jwksFiles {
 		b, err := cliReadFile(path)
 		if err != nil {
-			return keys, cliFail(c, "--jwks: %v", err)
+			return all, cliFail(c, "--jwks: %v", err)
 		}
-		set, err := injector.ParseJWKSet(b)
+		set, err := keys.ParseJWKSet(b)
 		if err != nil {
-			return keys, cliFail(c, "%s: %v", path, err)
+			return all, cliFail(c, "%s: %v", path, err)
 		}
 		for _, k := range set.Keys {
 			if code := add(k, path); code != cliExitOK {
-				return keys, code
+				return all, code
 			}
 		}
 	}
-	if len(keys.Keys) == 0 {
-		return keys, cliUsage(c, "a Salesforce token needs its key: pass --certificate KID.cert.pem or --jwks FILE")
+	if len(all.Keys) == 0 {
+		return all, cliUsage(c, "a Salesforce token needs its key: pass --certificate KID.cert.pem or --jwks FILE")
 	}
-	return keys, cliExitOK
+	return all, cliExitOK
 }
 
 // cliLoadCertificate reads the first certificate of a PEM file.
@@ -417,7 +419,7 @@ func cliLoadCertificate(c *cobra.Command, path string) (*x509.Certificate, int) 
 	if err != nil {
 		return nil, cliFail(c, "%v", err)
 	}
-	certs, err := injector.ParseCertificatesPEM(b)
+	certs, err := keys.ParseCertificatesPEM(b)
 	if err != nil {
 		return nil, cliFail(c, "%s: %v", path, err)
 	}
@@ -429,7 +431,7 @@ func cliLoadCertificate(c *cobra.Command, path string) (*x509.Certificate, int) 
 
 // cliPrintReport writes a verification report for people: a summary of the
 // token, then one problem line and one fix line per finding, then the verdict.
-func cliPrintReport(w io.Writer, r injector.Report, source string, now time.Time) {
+func cliPrintReport(w io.Writer, r tokencheck.Report, source string, now time.Time) {
 	var b strings.Builder
 	if r.Header != nil {
 		fmt.Fprintf(&b, "%s", r.Kind)
@@ -441,7 +443,7 @@ func cliPrintReport(w io.Writer, r injector.Report, source string, now time.Time
 		}
 		b.WriteString("\n")
 		names := []string{"user_id", "email", "name"}
-		if r.Kind == injector.KindSalesforce {
+		if r.Kind == tokencheck.KindSalesforce {
 			names = []string{"sub", "iss", "aud"}
 		}
 		for _, n := range names {
@@ -477,7 +479,7 @@ func cliPrintReport(w io.Writer, r injector.Report, source string, now time.Time
 		verdict = "INVALID"
 	}
 	var counts []string
-	for _, s := range []injector.Severity{injector.SeverityError, injector.SeverityWarning} {
+	for _, s := range []tokencheck.Severity{tokencheck.SeverityError, tokencheck.SeverityWarning} {
 		if n := r.Count(s); n > 0 {
 			word := s.String()
 			if n > 1 {
@@ -521,9 +523,9 @@ func cliTime(v any) (time.Time, bool) {
 
 // cliWhen formats t with its distance from now: "2025-01-01T00:00:00Z (5m0s ago)".
 func cliWhen(t, now time.Time) string {
-	rel := "in " + injector.FormatDuration(t.Sub(now))
+	rel := "in " + tokencheck.FormatDuration(t.Sub(now))
 	if !t.After(now) {
-		rel = injector.FormatDuration(now.Sub(t)) + " ago"
+		rel = tokencheck.FormatDuration(now.Sub(t)) + " ago"
 	}
 	return t.UTC().Format(time.RFC3339) + " (" + rel + ")"
 }
@@ -564,7 +566,7 @@ func cliDecode(c *cobra.Command, args []string) int {
 	if code != cliExitOK {
 		return code
 	}
-	d, err := injector.DecodeUnverified(token)
+	d, err := tokencheck.DecodeUnverified(token)
 	if err != nil {
 		fmt.Fprintf(c.ErrOrStderr(), "error: not a decodable JWT: %v\n", err)
 		return cliExitInvalid
@@ -663,7 +665,7 @@ func cliKeygen(c *cobra.Command, args []string) int {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return cliFail(c, "%v", err)
 	}
-	key, err := injector.GenerateSalesforceKey(injector.SalesforceKeyOptions{Bits: bits, KeyID: kid, Issuer: issuer})
+	key, err := keys.GenerateSalesforceKey(keys.SalesforceKeyOptions{Bits: bits, KeyID: kid, Issuer: issuer})
 	if err != nil {
 		return cliFail(c, "%v", err)
 	}
@@ -779,26 +781,26 @@ func cliJWKS(c *cobra.Command, args []string) int {
 		return cliUsage(c, "--alg %q: use RS256 or RS512", alg)
 	}
 	now := time.Now()
-	keys := make([]injector.JWK, 0, len(args))
+	jwks := make([]keys.JWK, 0, len(args))
 	for _, path := range args {
 		cert, code := cliLoadCertificate(c, path)
 		if code != cliExitOK {
 			return code
 		}
-		kid := injector.KeyIDFromPath(path)
-		k, err := injector.JWKFromCertificate(cert, kid, alg)
+		kid := keys.KeyIDFromPath(path)
+		k, err := keys.JWKFromCertificate(cert, kid, alg)
 		if err != nil {
 			return cliFail(c, "%s: %v", path, err)
 		}
 		switch left := cert.NotAfter.Sub(now); {
 		case left <= 0:
-			fmt.Fprintf(c.ErrOrStderr(), "warning: %s (kid %q) expired %s ago\n", path, kid, injector.FormatDuration(-left))
-		case left < injector.CertificateExpiryMargin:
-			fmt.Fprintf(c.ErrOrStderr(), "warning: %s (kid %q) expires in %s; Salesforce wants at least 10 days\n", path, kid, injector.FormatDuration(left))
+			fmt.Fprintf(c.ErrOrStderr(), "warning: %s (kid %q) expired %s ago\n", path, kid, tokencheck.FormatDuration(-left))
+		case left < keys.CertificateExpiryMargin:
+			fmt.Fprintf(c.ErrOrStderr(), "warning: %s (kid %q) expires in %s; Salesforce wants at least 10 days\n", path, kid, tokencheck.FormatDuration(left))
 		}
-		keys = append(keys, k)
+		jwks = append(jwks, k)
 	}
-	doc, err := injector.JWKSDocument(keys...)
+	doc, err := keys.JWKSDocument(jwks...)
 	if err != nil {
 		return cliFail(c, "%v", err)
 	}

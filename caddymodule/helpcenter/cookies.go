@@ -1,4 +1,4 @@
-package caddymodule
+package helpcenter
 
 import (
 	"net/textproto"

@@ -1,4 +1,4 @@
-package caddymodule
+package helpcenter
 
 import (
 	"bytes"
@@ -30,12 +30,13 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// Ports of the in-process Caddy that caddytest drives. They are fixed by
-// caddytest (admin) or by our config; tests using them must not run in
-// parallel with other caddytest tests of this package.
+// Ports of the in-process Caddy that caddytest drives. Each test package
+// has its own (go test runs packages in parallel); tests using them must not
+// run in parallel with other caddytest tests of this package.
 const (
-	helpCenterTestAdmin    = "localhost:2999"
-	helpCenterTestHTTPPort = 9080
+	helpCenterTestAdminPort = 2998
+	helpCenterTestAdmin     = "localhost:2998"
+	helpCenterTestHTTPPort  = 9180
 )
 
 // helpCenterStreamWait bounds how long the streaming handshakes wait before
@@ -242,7 +243,7 @@ const helpCenterTestGlobals = `{
 	skip_install_trust
 	admin %s
 	http_port %d
-	https_port 9443
+	https_port 9543
 	grace_period 1ns
 }
 `
@@ -271,7 +272,7 @@ http://%s:%d {
 		site("help.example.org", origin.port, "") +
 		site("down.example.com", downPort, "")
 
-	tester := caddytest.NewTester(t)
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: helpCenterTestAdminPort})
 	tester.InitServer(config, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
