@@ -90,14 +90,12 @@ func TestDirectiveOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var order []string
 	s := string(out)
 	for _, h := range []string{`"handler":"authentication"`, `"handler":"identity_assertion"`, `"handler":"encode"`, `"handler":"intercom"`, `"handler":"reverse_proxy"`} {
 		i := strings.Index(s, h)
 		if i < 0 {
 			t.Fatalf("%s missing from %s", h, s)
 		}
-		order = append(order, h)
 		s = s[i+len(h):]
 	}
 }

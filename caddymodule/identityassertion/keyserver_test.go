@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,9 @@ import (
 
 // Test keys are generated once per test binary: real RSA and P-256 keys.
 var (
-	keysOnce             sync.Once
-	rsaKey, rsaKey2      *rsa.PrivateKey
-	ecKey, ecKey2, ecKy3 *ecdsa.PrivateKey
+	keysOnce              sync.Once
+	rsaKey, rsaKey2       *rsa.PrivateKey
+	ecKey, ecKey2, ecKey3 *ecdsa.PrivateKey
 )
 
 func testKeys() {
@@ -41,7 +42,7 @@ func testKeys() {
 		if rsaKey2, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 			panic(err)
 		}
-		for _, k := range []**ecdsa.PrivateKey{&ecKey, &ecKey2, &ecKy3} {
+		for _, k := range []**ecdsa.PrivateKey{&ecKey, &ecKey2, &ecKey3} {
 			if *k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 				panic(err)
 			}
@@ -178,7 +179,7 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 	maxAge := ks.maxAge
 	ks.mu.Unlock()
 	if maxAge > 0 {
-		w.Header().Set("Cache-Control", "public, max-age="+itoa(maxAge))
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge))
 	}
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
@@ -204,8 +205,6 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(set)
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // provision provisions h the way Caddy does, with a fresh metrics registry.
 func provision(t testing.TB, h *Handler) {

@@ -229,6 +229,28 @@ func TestMadeUpKidFlood(t *testing.T) {
 	}
 }
 
+// TestMaxAgeDrivesRefresh: the endpoint's Cache-Control max-age (bounded)
+// schedules the background refresh, and a refresh drops a key the provider
+// revoked. With the default period of an hour the revocation could not show
+// within the test, so it is max-age that refreshed.
+func TestMaxAgeDrivesRefresh(t *testing.T) {
+	testKeys()
+	k1 := signer{kid: "k1", key: rsaKey}
+	k2 := signer{kid: "k2", key: rsaKey2}
+	ks := newKeyServer(t, false, k1, k2)
+	ks.maxAge = 1
+	tm := fastTiming()
+	tm.refreshMin, tm.refreshMax, tm.refreshDef = 10*time.Millisecond, 50*time.Millisecond, time.Hour
+	h := jwtHandler(ks.URL()+"/jwks", tm)
+	provision(t, h)
+	hdr := map[string]string{"X-Assertion": k1.sign(claimsFor("https://auth.internal", "app", "k1-user"), nil)}
+	if o := serve(t, h, hdr); o.user != "k1-user" {
+		t.Fatalf("k1 not honoured: %+v", o)
+	}
+	ks.setKeys(k2) // the provider revokes k1
+	poll(t, 5*time.Second, "revoked k1 refused after a max-age refresh", func() bool { return serve(t, h, hdr).user == "" })
+}
+
 // TestUntrustedKeyServer: a key server whose certificate does not chain to
 // the roots is not used (and Caddy still starts).
 func TestUntrustedKeyServer(t *testing.T) {
