@@ -7,8 +7,13 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,4 +118,79 @@ http://%s:%d {
 			t.Errorf("the widget loaded %d times for a forged assertion (the edge installs it only for a verified user)", n)
 		}
 	})
+}
+
+// The real binary lists the module, starts while the key server is
+// unreachable (pages are served, anonymous), and `caddy validate` names the
+// sub-directive of each config error with the file and line.
+func TestIdentityAssertionBinary(t *testing.T) {
+	out, err := exec.Command(caddyBin, "list-modules").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "http.handlers.identity_assertion\n") {
+		t.Fatalf("caddy list-modules (err %v) does not list http.handlers.identity_assertion:\n%s", err, out)
+	}
+
+	t.Run("keys unreachable", func(t *testing.T) {
+		upstream := newUpstream(t, map[string]webPage{"/": {html: htmlPage("Up", "", "<h1>up</h1>")}})
+		deadKeys := freePort(t) // nothing listens there
+		caddy := startCaddy(t, 1, func(ports []int) string {
+			return globalOptions(ports[0]) + fmt.Sprintf(`
+http://%s:%d {
+	bind 127.0.0.1
+	identity_assertion {
+		provider jwt
+		header X-Assertion
+		jwks_url http://127.0.0.1:%d/jwks
+		issuer https://auth.internal
+		audience app
+	}
+	intercom {
+		app_id %s
+		secret %s
+		user_id {http.auth.user.id}
+	}
+	reverse_proxy %s
+}
+`, appHost, ports[0], deadKeys, testAppID, testSecret, upstream)
+		})
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", caddy.ports[0]), nil)
+		req.Host = fmt.Sprintf("%s:%d", appHost, caddy.ports[0])
+		req.Header.Set("X-Assertion", "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhZG1pbiJ9.c2ln")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "intercom_user_jwt") {
+			t.Fatalf("with keys unreachable: status %d, body:\n%s", resp.StatusCode, body)
+		}
+	})
+
+	for _, tc := range []struct{ block, want string }{
+		{"provider okta", `provider: unknown provider "okta"`},
+		{"provider cloudflare_access\n\t\tteam acme", "audience: required for provider cloudflare_access"},
+		{"provider jwt\n\t\tissuer i\n\t\taudience a\n\t\tjwks_url http://keys.example.com/jwks", `jwks_url: "http://keys.example.com/jwks" must be an https:// URL`},
+		{"provider google_iap\n\t\taudience a\n\t\talgorithms HS256", `algorithms: "HS256" is a shared-secret (HMAC) algorithm`},
+		{"provider aws_alb\n\t\tsigner arn:x", "region: required for provider aws_alb"},
+	} {
+		t.Run("validate "+tc.want, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "Caddyfile")
+			cfg := "{\n\tadmin off\n}\n\n:8080 {\n\tidentity_assertion {\n\t\t" + tc.block + "\n\t}\n\trespond ok\n}\n"
+			if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(caddyBin, "validate", "--config", file, "--adapter", "caddyfile")
+			cmd.Env = append(testEnv(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("caddy validate accepted:\n%s", cfg)
+			}
+			// The error is logged as JSON: unescape its quotes.
+			text := strings.ReplaceAll(string(out), `\"`, `"`)
+			if !strings.Contains(text, tc.want) || !strings.Contains(text, file+":") {
+				t.Fatalf("caddy validate output lacks %q and the file:line:\n%s", tc.want, out)
+			}
+		})
+	}
 }
