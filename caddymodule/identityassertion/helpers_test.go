@@ -53,3 +53,9 @@ func provisionErr(h *Handler) error {
 	h.Cleanup()
 	return err
 }
+
+// fetchOnce runs one fetch outside the refresh loop and returns its error.
+func (s *jwksSource) fetchOnce() error {
+	_, err := s.fetch(context.Background())
+	return err
+}

@@ -185,6 +185,9 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
 		json.NewEncoder(w).Encode(map[string]string{"issuer": ks.URL(), "jwks_uri": ks.URL() + "/oidc/jwks"})
 		return
+	case r.URL.Path == "/redirect-to-http":
+		http.Redirect(w, r, "http://keys.example.com/jwks", http.StatusFound)
+		return
 	case strings.HasPrefix(r.URL.Path, "/alb/"):
 		ks.hits.Add(1)
 		kid := strings.TrimPrefix(r.URL.Path, "/alb/")

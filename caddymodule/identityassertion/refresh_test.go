@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -264,6 +265,22 @@ func TestUntrustedKeyServer(t *testing.T) {
 	tok := k1.sign(claimsFor("https://auth.internal", "app", "u"), nil)
 	if o := serve(t, h, map[string]string{"X-Assertion": tok}); o.user != "" {
 		t.Fatalf("keys from an untrusted TLS server were used: %+v", o)
+	}
+}
+
+// TestRedirectToHTTPRefused: a key server that redirects to a plain-http,
+// non-loopback URL is not followed (keys must come over https).
+func TestRedirectToHTTPRefused(t *testing.T) {
+	testKeys()
+	ks := newKeyServer(t, true, signer{kid: "k1", key: rsaKey})
+	tm := fastTiming()
+	tm.startWait = 100 * time.Millisecond
+	h := jwtHandler(ks.URL()+"/redirect-to-http", tm)
+	h.tlsRoots = ks.pool()
+	provision(t, h)
+	err := h.v.keys.(*jwksSource).fetchOnce()
+	if err == nil || !strings.Contains(err.Error(), "must be an https:// URL") {
+		t.Fatalf("fetch through a redirect to http: %v", err)
 	}
 }
 
