@@ -337,6 +337,24 @@ func AppendXHTMLScriptTag(dst, body []byte, nonce string) []byte {
 	return append(dst, "</script>"...)
 }
 
+// AppendScriptElement appends the script element for a page of either
+// kind: AppendXHTMLScriptTag when xhtml (see IsXHTML), else AppendScriptTag.
+func AppendScriptElement(dst, body []byte, nonce string, xhtml bool) []byte {
+	if xhtml {
+		return AppendXHTMLScriptTag(dst, body, nonce)
+	}
+	return AppendScriptTag(dst, body, nonce)
+}
+
+// ScriptText returns the text of the element AppendScriptElement writes, the
+// input of its CSP hash: body itself for HTML, XHTMLScriptText for XHTML.
+func ScriptText(body []byte, xhtml bool) []byte {
+	if xhtml {
+		return XHTMLScriptText(body)
+	}
+	return body
+}
+
 // XHTMLScriptText returns the text an XML parser gives the element that
 // AppendXHTMLScriptTag writes: the CDATA markers are markup, the "//" before
 // them and the newlines are text. This is what the browser runs and what a
