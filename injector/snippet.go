@@ -143,10 +143,14 @@ func snippetVariant(s Settings, opts SnippetOptions) *snippetPieces {
 // later patches Reflect.apply, Object.defineProperty, JSON or fetch does not
 // change it):
 //
-//   - window.intercomSettings is a non-configurable accessor: an object the
-//     page assigns (before or after the script, or with a top-level var)
-//     keeps its own keys, but the trusted keys are non-configurable
-//     accessors on it that read the trusted values and ignore writes.
+//   - window.intercomSettings is a non-configurable accessor. An object the
+//     page assigns (before or after the script, or with a top-level var) is
+//     copied, keys and values, into an object of the script's own (the
+//     page's could be a Proxy that lies); on it, and on the page's object
+//     where possible, the trusted keys are non-configurable accessors that
+//     read the trusted values and ignore writes. Keys the page adds later
+//     through window.intercomSettings are kept; keys it adds to its own
+//     object after assigning it are not seen.
 //   - window.Intercom is a non-configurable accessor whose getter returns a
 //     Proxy around the function last assigned (the loader's queue, the
 //     widget): 'boot' and 'update' calls get the trusted keys, also 'update'
@@ -175,18 +179,16 @@ func snippetVariant(s Settings, opts SnippetOptions) *snippetPieces {
 //     Intercom('shutdown') and clearSession(true), drops the identity from
 //     the settings and stops; other failures are retried 5 times (2 s, 4 s,
 //     8 s, 16 s, 32 s) and then given up.
-//     On onEmbeddedMessagingIdentityTokenExpired it fetches a fresh token for
-//     userVerificationAPI.setIdentityToken, at most 3 attempts until the
-//     event has been quiet for 60 s; without Endpoint it hands Salesforce
-//     the page's token once.
+//     On onEmbeddedMessagingIdentityTokenExpired it refreshes at once and
+//     hands the fresh token to userVerificationAPI.setIdentityToken, at most
+//     3 attempts until the event has been quiet for 60 s; without Endpoint
+//     it hands Salesforce the page's token once.
 //
-// For browser tests the script keeps window.__intercomEdge =
-// {refreshes, refreshFailures, sfAttempts, sfTokens, sfClears, shutdowns,
-// loader, log}: counters of successful refreshes, failed refresh attempts,
-// answered Salesforce expiry events, setIdentityToken calls, clearSession
-// calls, Intercom('shutdown') calls made by the script, whether the script
-// installed the loader, and the last 50 log entries (short event names,
-// never a token).
+// For tests and support the script keeps window.__intercomEdge =
+// {loader, log}: loader is true once the script installed the loader; log
+// lists short event names, never a token: shutdown (a shutdown made by the
+// script), sf:clear, sf:attempt (a Salesforce expiry event answered),
+// sf:token, refresh, refresh:fail, logout, error.
 func ScriptBody(s Settings, opts SnippetOptions) []byte {
 	if s.UserID == "" && !opts.Shutdown {
 		return nil

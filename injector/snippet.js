@@ -134,16 +134,17 @@ function lock(object) {
   return object;
 }
 
-// adopt takes an object the page assigns to window.intercomSettings: the
-// object itself, locked, so that a reference the page keeps reads the
-// trusted values too; a locked copy when it is frozen or sealed.
+// adopt takes an object the page assigns to window.intercomSettings and
+// returns what window.intercomSettings is from then on: a locked copy of
+// its keys, an object of ours, because the page's own could be a Proxy that
+// lies about what it holds. The page's object is locked too (when it can
+// be), so that a reference the page keeps reads the trusted values.
 function adopt(value) {
   const object = isPlainObject(value) ? value : {};
   try {
-    return lock(object);
-  } catch {
-    return lock(copyOwn(object));
-  }
+    lock(object);
+  } catch {}
+  return lock(copyOwn(object));
 }
 
 function installSettings() {

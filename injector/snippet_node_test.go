@@ -352,6 +352,12 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "boot: edge email and name, not the page's", r.Calls[0].Arg, te)
 			eq(t, "settings", r.Settings, with(te, "custom", "keep"))
 		}},
+		{"settings_proxy", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"boot/auto"})
+			eq(t, "auto boot from the settings", r.Calls[0].Arg, with(tb, "custom", "held"))
+			eq(t, "settings", r.Settings, with(tb, "custom", "held"))
+			eq(t, "the page's own object, locked behind its proxy", r.Extra["heldUserID"], base.UserID)
+		}},
 		{"prototype_traps", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
 			eq(t, "setters on Object.prototype reached", r.Extra["stolen"], []any{})
 			eq(t, "calls", r.methods(), []string{"boot/queue", "update/live"})

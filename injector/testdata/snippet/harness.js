@@ -488,6 +488,22 @@ const scenarios = {
     await fireLoad();
     loadWidgets();
   },
+  // The page assigns a Proxy whose get trap lies about the identity; the
+  // widget boots from window.intercomSettings.
+  async settings_proxy() {
+    runOurs();
+    page(`window.intercomSettings = new Proxy({custom: 'keep'}, {
+      get: function (t, k) { return k === 'user_id' ? 'evil' : k === 'intercom_user_jwt' ? 'forged' : t[k]; },
+      defineProperty: function () { return true; }
+    });`);
+    page(`var held = {custom: 'held'}; window.intercomSettings = new Proxy(held, {
+      get: function (t, k) { return k === 'user_id' ? 'evil' : Reflect.get(t, k); }
+    }); window.__heldUserID = held.user_id;`);
+    extra.heldUserID = g.__heldUserID;
+    page(officialLoader(P.app_id));
+    await fireLoad();
+    loadWidgets();
+  },
   // Setters and descriptor fields on Object.prototype, patched built-ins.
   async prototype_traps() {
     const saved = {apply: Reflect.apply, define: Object.defineProperty, keys: Object.keys, parse: JSON.parse};
