@@ -78,6 +78,18 @@ for (const key of lockedKeys) {
 }
 const bootedUserID = trusted.user_id;
 
+// forEachTrusted calls fn with every key that still has a trusted value
+// (they are non-empty strings: ScriptBody omits empty ones). An index loop:
+// for…of would call Array.prototype[Symbol.iterator], which the page can
+// replace.
+function forEachTrusted(fn) {
+  for (let i = 0; i < lockedKeys.length; i++) {
+    if (trusted[lockedKeys[i]]) {
+      fn(lockedKeys[i]);
+    }
+  }
+}
+
 // identityEnded: the endpoint said the user is gone or changed, or the page
 // shut the Messenger down itself. passThrough: the page did; its calls then
 // reach the widget as written, until the next page load.
@@ -88,17 +100,17 @@ let passThrough = false;
 // undefined, boots and updates no longer carry them, the refresh stops.
 function endIdentity() {
   identityEnded = true;
-  for (const key of lockedKeys) {
+  forEachTrusted((key) => {
     if (key != 'app_id' && key != 'api_base') {
       trusted[key] = undefined;
     }
-  }
+  });
   if (REFRESH) {
     stopRefresh();
   }
 }
 
-// isPlainObject: not null, a primitive, an array or a function.
+// isPlainObject is false for null, primitives, arrays and functions.
 function isPlainObject(value) {
   return applyFunction(objectToString, value, []) == '[object Object]';
 }
@@ -108,24 +120,15 @@ function isPlainObject(value) {
 function copyOwn(object) {
   const copy = {};
   try {
-    for (const key of ownKeys(object)) {
-      setOwn(copy, key, object[key]);
+    const keys = ownKeys(object);
+    for (let i = 0; i < keys.length; i++) {
+      setOwn(copy, keys[i], object[keys[i]]);
     }
   } catch {}
   return copy;
 }
 
 // ---- window.intercomSettings: the page's keys, the trusted keys win ----
-
-// forEachTrusted calls fn with every key that still has a trusted value
-// (they are non-empty strings: ScriptBody omits empty ones).
-function forEachTrusted(fn) {
-  for (const key of lockedKeys) {
-    if (trusted[key]) {
-      fn(key);
-    }
-  }
-}
 
 // lock makes every trusted key of object a non-configurable accessor that
 // reads the trusted value and ignores writes (no throw in strict mode).
@@ -245,13 +248,7 @@ function installLoader() {
 // up in its own load handler keeps its loader.
 function installLoaderAfterLoad() {
   const later = () => {
-    setTimer(() => {
-      try {
-        installLoader();
-      } catch {
-        oops();
-      }
-    });
+    setTimer(installLoader);
   };
   // An inline script runs while the document is parsed, before load.
   on('load', later);
@@ -353,12 +350,12 @@ function refresh() {
   fetchTokens()
     .then((answer) => {
       refreshBusy = false;
-      const left = answer && answer.expires_at * 1000 - serverNow;
-      if (answer && !(left > 0)) {
-        throw 0;
-      }
       const salesforceBefore = trusted[SALESFORCE_TOKEN];
       if (takeTokens(answer)) {
+        const left = answer.expires_at * 1000 - serverNow;
+        if (!(left > 0)) {
+          throw 0;
+        }
         refreshFailures = 0;
         log('refresh');
         // The proxy adds the new tokens with the rest of the identity.
@@ -379,7 +376,7 @@ function startRefresh() {
   scheduleRefresh(options.refresh_in);
   // Timers stall while a laptop sleeps: catch up when the page shows again.
   doc.addEventListener('visibilitychange', () => {
-    if (doc.visibilityState == 'visible' && refreshTimer && now() >= refreshDue) {
+    if (!doc.hidden && refreshTimer && now() >= refreshDue) {
       refresh();
     }
   });
@@ -441,13 +438,7 @@ try {
     startRefresh();
   }
   if (SALESFORCE && trusted[SALESFORCE_TOKEN]) {
-    on('onEmbeddedMessagingIdentityTokenExpired', () => {
-      try {
-        onSalesforceTokenExpired();
-      } catch {
-        oops();
-      }
-    });
+    on('onEmbeddedMessagingIdentityTokenExpired', onSalesforceTokenExpired);
   }
 } catch {
   oops();

@@ -18,7 +18,9 @@ export const defineProperty = Object.defineProperty;
 export const setTimer = setTimeout;
 
 // on listens on window. Every listener is added while the script starts,
-// before any page code could patch addEventListener.
+// before any page code could patch addEventListener. Listeners do not catch:
+// an exception there ends only that event's handling (and shows in the
+// console), it cannot reach the page's code.
 export function on(type, listener) {
   win.addEventListener(type, listener);
 }
@@ -114,11 +116,7 @@ function clearPendingSalesforceSession() {
 export function watchSalesforceReady() {
   on('onEmbeddedMessagingReady', () => {
     salesforceReady = true;
-    try {
-      clearPendingSalesforceSession();
-    } catch {
-      oops();
-    }
+    clearPendingSalesforceSession();
   });
 }
 

@@ -118,6 +118,7 @@ scripts.push(ourScript);
 const document = {
   readyState: 'loading',
   visibilityState: 'visible',
+  hidden: false,
   currentScript: null,
   head,
   body: null,
@@ -506,7 +507,8 @@ const scenarios = {
   },
   // Setters and descriptor fields on Object.prototype, patched built-ins.
   async prototype_traps() {
-    const saved = {apply: Reflect.apply, define: Object.defineProperty, keys: Object.keys, parse: JSON.parse};
+    const saved = {apply: Reflect.apply, define: Object.defineProperty, keys: Object.keys, parse: JSON.parse,
+      iterator: Array.prototype[Symbol.iterator]};
     runOurs();
     page(officialLoader(P.app_id));
     page(`
@@ -523,10 +525,14 @@ const scenarios = {
       };
       Object.defineProperty = function (o) { return o; };
       Object.keys = function () { return []; };
+      var realIterator = Array.prototype[Symbol.iterator];
+      Array.prototype[Symbol.iterator] = function () { return realIterator.call([]); };
       JSON.parse = function () { return {user_id: 'evil'}; };
       window.intercomSettings = {custom: 'keep'};
       Intercom('boot', {app_id: 'x', custom: 1});
     `);
+    // The harness's widget stub iterates arrays too.
+    Array.prototype[Symbol.iterator] = saved.iterator;
     await fireLoad();
     loadWidgets();
     page("Intercom('update', {custom: 2});");
