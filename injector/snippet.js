@@ -90,6 +90,14 @@ function forEachTrusted(fn) {
   }
 }
 
+// refreshTimer is the pending token refresh (REFRESH variants), 0 if none.
+let refreshTimer = 0;
+
+function stopRefresh() {
+  clearTimer(refreshTimer);
+  refreshTimer = 0;
+}
+
 // identityEnded: the endpoint said the user is gone or changed, or the page
 // shut the Messenger down itself. passThrough: the page did; its calls then
 // reach the widget as written, until the next page load.
@@ -312,16 +320,23 @@ function takeTokens(answer) {
   return true;
 }
 
+// salesforceAsked: Salesforce asked for a token (its expiry event); the
+// next successful refresh hands it one.
+let salesforceAsked = false;
+
+// giveSalesforceToken hands Salesforce Enhanced Chat the current token.
+function giveSalesforceToken() {
+  const api = salesforceVerification();
+  if (isFunction(api.setIdentityToken)) {
+    log('sf:token');
+    api.setIdentityToken({identityTokenType: 'JWT', identityToken: trusted[SALESFORCE_TOKEN]});
+  }
+}
+
 // ---- refresh: before the tokens expire, with backoff on failure ----
-let refreshTimer = 0;
 let refreshDue = 0;
 let refreshBusy = false;
 let refreshFailures = 0;
-
-function stopRefresh() {
-  clearTimer(refreshTimer);
-  refreshTimer = 0;
-}
 
 function scheduleRefresh(ms) {
   stopRefresh();
@@ -384,21 +399,12 @@ function startRefresh() {
 
 // ---- Salesforce Enhanced Chat: identity tokens on request ----
 
-function giveSalesforceToken() {
-  const api = salesforceVerification();
-  if (isFunction(api.setIdentityToken)) {
-    log('sf:token');
-    api.setIdentityToken({identityTokenType: 'JWT', identityToken: trusted[SALESFORCE_TOKEN]});
-  }
-}
-
 // Salesforce asks for a new token when it expires, and again at once when
 // it rejects one. Each ask is a refresh whose token goes to Salesforce: at
 // most 3 until it has been quiet for 60 s. Without the endpoint it gets the
 // page's token, once.
 let salesforceAttempts = 0;
 let salesforceLastAsked = 0;
-let salesforceAsked = false;
 
 function onSalesforceTokenExpired() {
   const asked = now();

@@ -94,6 +94,15 @@ export function salesforceVerification() {
   return (bootstrap && bootstrap.userVerificationAPI) || {};
 }
 
+function clearPendingSalesforceSession() {
+  const api = salesforceVerification();
+  if (salesforceClearPending && isFunction(api.clearSession)) {
+    salesforceClearPending = false;
+    log('sf:clear');
+    api.clearSession(true);
+  }
+}
+
 // clearSalesforceSoon clears Salesforce's session now if Enhanced Chat is
 // ready, else on its first onEmbeddedMessagingReady (clearSession makes
 // Salesforce fire that event again, so a pending clear runs once).
@@ -101,15 +110,6 @@ export function clearSalesforceSoon() {
   salesforceClearPending = true;
   if (salesforceReady) {
     clearPendingSalesforceSession();
-  }
-}
-
-function clearPendingSalesforceSession() {
-  const api = salesforceVerification();
-  if (salesforceClearPending && isFunction(api.clearSession)) {
-    salesforceClearPending = false;
-    log('sf:clear');
-    api.clearSession(true);
   }
 }
 
