@@ -583,3 +583,28 @@ func TestXHTMLScriptTag(t *testing.T) {
 		t.Errorf("XHTMLScriptText = %q", got)
 	}
 }
+
+// FuzzXHTMLScriptTag: whatever the body (text an XML document may hold), the
+// element is well-formed XML and its text is exactly XHTMLScriptText.
+func FuzzXHTMLScriptTag(f *testing.F) {
+	f.Add([]byte("a<b&&c]]>d"))
+	f.Add([]byte("]]]]>>]]>"))
+	f.Add(ScriptBody(baseSettings(), SnippetOptions{Loader: true}))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, c := range body {
+			if c < 0x20 && c != '\n' && c != '\t' || c >= 0x80 || c == '\r' {
+				return // not XML text (and never in a ScriptBody)
+			}
+		}
+		el := AppendXHTMLScriptTag(nil, body, "n0nce")
+		var parsed struct {
+			Text string `xml:",chardata"`
+		}
+		if err := xml.Unmarshal(el, &parsed); err != nil {
+			t.Fatalf("not well-formed: %v\n%q", err, el)
+		}
+		if want := string(XHTMLScriptText(body)); parsed.Text != want {
+			t.Fatalf("text %q, want %q", parsed.Text, want)
+		}
+	})
+}
