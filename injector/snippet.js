@@ -118,9 +118,13 @@ function endIdentity() {
   }
 }
 
-// isPlainObject is false for null, primitives, arrays and functions.
+// isPlainObject is false for null, primitives, arrays and functions, and
+// for a Proxy that throws when looked at (it must not make the caller skip
+// the identity).
 function isPlainObject(value) {
-  return applyFunction(objectToString, value, []) == '[object Object]';
+  try {
+    return applyFunction(objectToString, value, []) == '[object Object]';
+  } catch {}
 }
 
 // copyOwn copies an object's enumerable own keys as own data properties;
@@ -180,34 +184,37 @@ let current;
 let proxied;
 let proxy;
 
-// withIdentity returns the call's arguments with the trusted keys merged
-// into a 'boot' or 'update' settings object (a fresh one, built as own data
-// properties, so a setter on Object.prototype never sees them).
+// withIdentity adjusts a call's arguments (the call's own array) and
+// returns its method. The method is converted to a string once, here, so
+// the widget gets the very string judged (an object's toString could answer
+// differently the next time). A 'boot' or 'update' gets a fresh settings
+// object with the trusted keys merged in, built as own data properties, so
+// a setter on Object.prototype never sees them.
 function withIdentity(args) {
-  const method = args[0];
-  if (method != 'boot' && method != 'update') {
-    return args;
+  const method = (args[0] = '' + args[0]);
+  if (method == 'boot' || method == 'update') {
+    const merged = isPlainObject(args[1]) ? copyOwn(args[1]) : {};
+    forEachTrusted((key) => setOwn(merged, key, trusted[key]));
+    setOwn(args, 1, merged);
   }
-  const merged = isPlainObject(args[1]) ? copyOwn(args[1]) : {};
-  forEachTrusted((key) => setOwn(merged, key, trusted[key]));
-  return [method, merged];
+  return method;
 }
 
 function onIntercomCall(target, self, args) {
-  try {
-    if (SHUTDOWN || REFRESH) {
-      deliverShutdown(target);
+  if (SHUTDOWN || REFRESH) {
+    deliverShutdown(target);
+  }
+  if (!passThrough) {
+    try {
+      if (withIdentity(args) == 'shutdown') {
+        passThrough = true;
+        endIdentity();
+      }
+    } catch {
+      // A call the script cannot read does not reach the widget.
+      oops();
+      return;
     }
-    if (passThrough) {
-      // as the page wrote it
-    } else if (args[0] == 'shutdown') {
-      passThrough = true;
-      endIdentity();
-    } else {
-      args = withIdentity(args);
-    }
-  } catch {
-    oops();
   }
   return applyFunction(target, self, args);
 }

@@ -358,6 +358,13 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "settings", r.Settings, with(tb, "custom", "held"))
 			eq(t, "the page's own object, locked behind its proxy", r.Extra["heldUserID"], base.UserID)
 		}},
+		{"boot_proxy", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			// The method object answers 'show' first, then 'boot': the
+			// widget gets the string the snippet judged.
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/queue", "show/queue"})
+			eq(t, "boot from a Proxy that throws on inspection", r.Calls[0].Arg, tb)
+			eq(t, "update from a Proxy that lies", r.Calls[1].Arg, with(tb, "custom", float64(2)))
+		}},
 		{"prototype_traps", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
 			eq(t, "setters on Object.prototype reached", r.Extra["stolen"], []any{})
 			eq(t, "calls", r.methods(), []string{"boot/queue", "update/live"})

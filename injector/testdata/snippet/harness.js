@@ -505,6 +505,20 @@ const scenarios = {
     await fireLoad();
     loadWidgets();
   },
+  // Boot arguments that are Proxies lying about what they hold, or throwing
+  // where the snippet looks.
+  async boot_proxy() {
+    runOurs();
+    page(officialLoader(P.app_id));
+    page(`Intercom('boot', new Proxy({user_id: 'evil', custom: 1}, {
+      get: function (t, k) { if (k === Symbol.toStringTag) throw new Error('no'); return t[k]; }
+    }));
+    Intercom('update', new Proxy({custom: 2}, {get: function (t, k) { return k === 'user_id' ? 'evil' : t[k]; }}));
+    var n = 0;
+    Intercom({toString: function () { return n++ ? 'boot' : 'show'; }}, {user_id: 'evil'});`);
+    await fireLoad();
+    loadWidgets();
+  },
   // Setters and descriptor fields on Object.prototype, patched built-ins.
   async prototype_traps() {
     const saved = {apply: Reflect.apply, define: Object.defineProperty, keys: Object.keys, parse: JSON.parse,
