@@ -187,8 +187,8 @@ func snippetVariant(s Settings, opts SnippetOptions) *snippetPieces {
 // For tests and support the script keeps window.__intercomEdge =
 // {loader, log}: loader is true once the script installed the loader; log
 // lists short event names, never a token: shutdown (a shutdown made by the
-// script), sf:clear, sf:attempt (a Salesforce expiry event answered),
-// sf:token, refresh, refresh:fail, logout, error.
+// script), sf:ask (a Salesforce expiry event answered), refresh, retry (a
+// failed refresh), error.
 func ScriptBody(s Settings, opts SnippetOptions) []byte {
 	if s.UserID == "" && !opts.Shutdown {
 		return nil
@@ -255,7 +255,7 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 
 	b = append(b, '}')
 	b = append(b, v.Between...)
-	b = append(b, `{"endpoint":`...)
+	b = append(b, `{"path":`...)
 	b = appendJSString(b, opts.Endpoint)
 	b = append(b, `,"refresh_in":`...)
 	refresh := opts.RefreshIn
@@ -263,6 +263,11 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 		refresh = DefaultRefreshIn
 	}
 	b = strconv.AppendInt(b, refresh.Milliseconds(), 10)
+	if opts.Shutdown {
+		// Only a mark for tests and support: the shutdown is the variant's
+		// code.
+		b = append(b, `,"shutdown":true`...)
+	}
 	b = append(b, '}')
 	return append(b, v.Suffix...)
 }

@@ -15,7 +15,7 @@
 //
 // SETTINGS and OPTIONS are placeholders: ScriptBody writes two JSON objects
 // in their place (the trusted intercomSettings keys, and
-// {endpoint, refresh_in}).
+// {path, refresh_in}: the token endpoint and the first refresh's delay).
 import {
   accessor,
   applyFunction,
@@ -67,13 +67,12 @@ const SALESFORCE_TOKEN = TOKEN_KEYS[1];
 // trusted holds the value of every locked key (undefined once the identity
 // ended); lockDescriptors one accessor per key, always the same getter, so
 // that locking an object twice changes nothing.
-const trusted = {};
-const lockedKeys = ownKeys(settingsInput);
+const trusted = settingsInput;
+const lockedKeys = ownKeys(trusted);
 const lockDescriptors = {};
 const ignoreWrite = () => {};
 
 for (const key of lockedKeys) {
-  trusted[key] = settingsInput[key];
   lockDescriptors[key] = accessor(() => trusted[key], ignoreWrite);
 }
 const bootedUserID = trusted.user_id;
@@ -127,16 +126,15 @@ function isPlainObject(value) {
   } catch {}
 }
 
-// copyOwn copies an object's enumerable own keys as own data properties;
-// what cannot be read (a throwing getter, a hostile Proxy) is left out.
+// copyOwn copies an object's enumerable own keys as own data properties.
+// It throws where the object does (a throwing getter, a hostile Proxy): the
+// page's assignment or call then fails, the trusted values stay.
 function copyOwn(object) {
   const copy = {};
-  try {
-    const keys = ownKeys(object);
-    for (let i = 0; i < keys.length; i++) {
-      setOwn(copy, keys[i], object[keys[i]]);
-    }
-  } catch {}
+  const keys = ownKeys(object);
+  for (let i = 0; i < keys.length; i++) {
+    setOwn(copy, keys[i], object[keys[i]]);
+  }
   return copy;
 }
 
@@ -191,7 +189,8 @@ let proxy;
 // object with the trusted keys merged in, built as own data properties, so
 // a setter on Object.prototype never sees them.
 function withIdentity(args) {
-  const method = (args[0] = '' + args[0]);
+  const method = '' + args[0];
+  setOwn(args, 0, method);
   if (method == 'boot' || method == 'update') {
     const merged = isPlainObject(args[1]) ? copyOwn(args[1]) : {};
     forEachTrusted((key) => setOwn(merged, key, trusted[key]));
@@ -219,10 +218,35 @@ function onIntercomCall(target, self, args) {
   return applyFunction(target, self, args);
 }
 
+// copyList copies an array-like into an array of ours (own elements, so
+// that no setter the page put on Array.prototype is reached), mapped by fn.
+function copyList(list, fn) {
+  const copy = [];
+  for (let i = 0; i < list.length; i++) {
+    setOwn(copy, i, fn(list[i]));
+  }
+  return copy;
+}
+
+// readIntercomProperty is the proxy's get trap. The loader's queue
+// (window.Intercom.q) is what the widget replays when it loads, and page code
+// can push into it directly: whoever pushed, the widget reads a copy with the
+// identity merged into every boot and update.
+function readIntercomProperty(target, key) {
+  const value = target[key];
+  return key != 'q' || passThrough || !value
+    ? value
+    : copyList(value, (call) => {
+        call = copyList(call, (arg) => arg);
+        withIdentity(call);
+        return call;
+      });
+}
+
 function proxyFor(fn) {
   if (isFunction(fn) && fn !== proxied) {
     proxied = fn;
-    proxy = new ProxyConstructor(fn, {__proto__: null, apply: onIntercomCall});
+    proxy = new ProxyConstructor(fn, {__proto__: null, apply: onIntercomCall, get: readIntercomProperty});
   }
   return isFunction(fn) ? proxy : fn;
 }
@@ -255,7 +279,7 @@ function installLoader() {
   script.src = 'https://widget.intercom.io/widget/' + encodeURIComponent(trusted.app_id);
   // Under a nonce-based CSP the widget needs our nonce.
   script.nonce = ourNonce;
-  doc.documentElement.appendChild(script);
+  doc.head.append(script);
   edgeRecord.loader = true;
 }
 
@@ -276,7 +300,6 @@ function installLoaderAfterLoad() {
 function logout() {
   if (!identityEnded) {
     endIdentity();
-    log('logout');
     requestShutdown();
     deliverShutdown(current);
     clearSalesforceSoon();
@@ -298,7 +321,7 @@ async function fetchTokens() {
     redirect: 'error',
     cache: 'no-store',
   };
-  const response = await applyFunction(fetchFunction, win, [pageOrigin + options.endpoint, init]);
+  const response = await applyFunction(fetchFunction, win, [pageOrigin + options.path, init]);
   const status = response.status;
   if (status == 401) {
     return;
@@ -335,29 +358,37 @@ let salesforceAsked = false;
 function giveSalesforceToken() {
   const api = salesforceVerification();
   if (isFunction(api.setIdentityToken)) {
-    log('sf:token');
     api.setIdentityToken({identityTokenType: 'JWT', identityToken: trusted[SALESFORCE_TOKEN]});
   }
 }
 
 // ---- refresh: before the tokens expire, with backoff on failure ----
 let refreshDue = 0;
-let refreshBusy = false;
 let refreshFailures = 0;
 
 function scheduleRefresh(ms) {
   stopRefresh();
   if (!identityEnded) {
-    ms = Math.max(1000, Math.min(ms, 864e5));
-    refreshDue = now() + ms;
-    refreshTimer = setTimer(refresh, ms);
+    refreshDue = now() + Math.max(ms, 1000);
+    waitForRefresh();
+  }
+}
+
+// waitForRefresh wakes at least once a minute until the refresh is due:
+// timers stall while a laptop sleeps, so a refresh that came due meanwhile
+// happens within a minute of waking (and no delay overflows setTimeout).
+function waitForRefresh() {
+  const left = refreshDue - now();
+  if (left > 0) {
+    refreshTimer = setTimer(waitForRefresh, Math.min(left, 6e4));
+  } else {
+    refresh();
   }
 }
 
 // refreshFailed retries 5 times (2 s, 4 s, 8 s, 16 s, 32 s), then gives up.
 function refreshFailed() {
-  refreshBusy = false;
-  log('refresh:fail');
+  log('retry');
   if (++refreshFailures <= 5) {
     scheduleRefresh(1000 * 2 ** refreshFailures);
   }
@@ -365,13 +396,11 @@ function refreshFailed() {
 
 function refresh() {
   stopRefresh();
-  if (identityEnded || refreshBusy) {
+  if (identityEnded) {
     return;
   }
-  refreshBusy = true;
   fetchTokens()
     .then((answer) => {
-      refreshBusy = false;
       const salesforceBefore = trusted[SALESFORCE_TOKEN];
       if (takeTokens(answer)) {
         const left = answer.expires_at * 1000 - serverNow;
@@ -394,15 +423,6 @@ function refresh() {
     .catch(refreshFailed);
 }
 
-function startRefresh() {
-  scheduleRefresh(options.refresh_in);
-  // Timers stall while a laptop sleeps: catch up when the page shows again.
-  doc.addEventListener('visibilitychange', () => {
-    if (!doc.hidden && refreshTimer && now() >= refreshDue) {
-      refresh();
-    }
-  });
-}
 
 // ---- Salesforce Enhanced Chat: identity tokens on request ----
 
@@ -423,7 +443,7 @@ function onSalesforceTokenExpired() {
     return;
   }
   salesforceAttempts++;
-  log('sf:attempt');
+  log('sf:ask');
   if (REFRESH) {
     salesforceAsked = true;
     refresh();
@@ -448,7 +468,7 @@ try {
     watchSalesforceReady();
   }
   if (REFRESH) {
-    startRefresh();
+    scheduleRefresh(options.refresh_in);
   }
   if (SALESFORCE && trusted[SALESFORCE_TOKEN]) {
     on('onEmbeddedMessagingIdentityTokenExpired', onSalesforceTokenExpired);

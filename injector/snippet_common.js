@@ -46,8 +46,7 @@ export function setOwn(object, key, value) {
 
 // ---- window.__intercomEdge: what the script did, for tests and support ----
 // loader: true once it installed the loader; log: short event names, never a
-// token (shutdown, sf:clear, sf:attempt, sf:token, refresh, refresh:fail,
-// logout, error).
+// token (shutdown, sf:ask, refresh, retry, error).
 export const edge = {log: []};
 
 export function log(event) {
@@ -98,7 +97,6 @@ function clearPendingSalesforceSession() {
   const api = salesforceVerification();
   if (salesforceClearPending && isFunction(api.clearSession)) {
     salesforceClearPending = false;
-    log('sf:clear');
     api.clearSession(true);
   }
 }

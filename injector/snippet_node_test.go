@@ -44,7 +44,7 @@ type nodeResult struct {
 		Loader bool     `json:"loader"`
 		Log    []string `json:"log"`
 		// Counted from the log.
-		Refreshes, RefreshFailures, SFAttempts, SFTokens, SFClears, Shutdowns int `json:"-"`
+		Refreshes, RefreshFailures, SFAttempts, Shutdowns int `json:"-"`
 	} `json:"edge"`
 	Errors []string       `json:"errors"`
 	Extra  map[string]any `json:"extra"`
@@ -105,14 +105,10 @@ func runScenario(t *testing.T, scenario string, s Settings, opts SnippetOptions)
 		switch entry {
 		case "refresh":
 			r.Edge.Refreshes++
-		case "refresh:fail":
+		case "retry":
 			r.Edge.RefreshFailures++
-		case "sf:attempt":
+		case "sf:ask":
 			r.Edge.SFAttempts++
-		case "sf:token":
-			r.Edge.SFTokens++
-		case "sf:clear":
-			r.Edge.SFClears++
 		case "shutdown":
 			r.Edge.Shutdowns++
 		}
@@ -263,7 +259,6 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "salesforce", len(r.SF), 1)
 			eq(t, "clearSession", r.SF[0].Method+"/"+toString(r.SF[0].Arg), "clearSession/true")
 			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
-			eq(t, "sfClears", r.Edge.SFClears, 1)
 			eq(t, "settings", r.Settings, map[string]any{"app_id": testAppID, "api_base": testAPIBase})
 		}},
 		{"refresh_neterr", base, endpoint, func(t *testing.T, r *nodeResult) {
@@ -293,7 +288,7 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "fetches while the event keeps firing", r.Extra["fetchesWhileNoisy"], float64(3))
 			eq(t, "fetches after 60 s of quiet", r.Extra["fetchesAfterQuiet"], float64(4))
 			eq(t, "sfAttempts", r.Edge.SFAttempts, 4)
-			eq(t, "sfTokens", r.Edge.SFTokens, 4)
+			eq(t, "setIdentityToken calls", len(r.SF), 4)
 			for i, c := range r.SF {
 				eq(t, "salesforce call", c.Method, "setIdentityToken")
 				eq(t, "salesforce arg", c.Arg, map[string]any{"identityTokenType": "JWT",
@@ -325,7 +320,6 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "widgets (no loader of ours)", r.Widgets, 1)
 			eq(t, "salesforce", len(r.SF), 1)
 			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
-			eq(t, "sfClears", r.Edge.SFClears, 1)
 		}},
 		{"refresh_widen", base, endpoint, func(t *testing.T, r *nodeResult) {
 			// Only intercom_user_jwt was present at boot: the response's
@@ -357,6 +351,13 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "auto boot from the settings", r.Calls[0].Arg, with(tb, "custom", "held"))
 			eq(t, "settings", r.Settings, with(tb, "custom", "held"))
 			eq(t, "the page's own object, locked behind its proxy", r.Extra["heldUserID"], base.UserID)
+		}},
+		{"queue_push", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "pushed through window.Intercom.q: a copy", r.Extra["queuedThroughProxy"], float64(0))
+			eq(t, "queued", r.Extra["queued"], float64(2))
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/queue"})
+			eq(t, "boot pushed into the queue", r.Calls[0].Arg, with(tb, "custom", float64(1)))
+			eq(t, "update pushed as an array-like", r.Calls[1].Arg, tb)
 		}},
 		{"boot_proxy", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
 			// The method object answers 'show' first, then 'boot': the

@@ -230,13 +230,13 @@ func TestScriptBodyOptions(t *testing.T) {
 		want map[string]any
 	}{
 		{"zero", SnippetOptions{},
-			map[string]any{"endpoint": "", "refresh_in": float64(48 * 60 * 1000)}},
+			map[string]any{"path": "", "refresh_in": float64(48 * 60 * 1000)}},
 		{"all", SnippetOptions{Loader: true, Endpoint: "/intercom/jwt", RefreshIn: 1500 * time.Millisecond, Shutdown: true},
-			map[string]any{"endpoint": "/intercom/jwt", "refresh_in": float64(1500)}},
+			map[string]any{"path": "/intercom/jwt", "refresh_in": float64(1500), "shutdown": true}},
 		{"negative refresh", SnippetOptions{Endpoint: "/t", RefreshIn: -time.Second},
-			map[string]any{"endpoint": "/t", "refresh_in": float64(48 * 60 * 1000)}},
+			map[string]any{"path": "/t", "refresh_in": float64(48 * 60 * 1000)}},
 		{"escaped endpoint", SnippetOptions{Endpoint: "/</script>\u2028"},
-			map[string]any{"endpoint": "/</script>\u2028", "refresh_in": float64(48 * 60 * 1000)}},
+			map[string]any{"path": "/</script>\u2028", "refresh_in": float64(48 * 60 * 1000)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,8 +331,8 @@ func FuzzScriptBody(f *testing.F) {
 		if jwt != "" && settings["intercom_user_jwt"] != jsonRoundTrip(jwt) {
 			t.Errorf("jwt %q decodes to %q", jwt, settings["intercom_user_jwt"])
 		}
-		if opts["endpoint"] != jsonRoundTrip(endpoint) {
-			t.Errorf("endpoint %q decodes to %q", endpoint, opts["endpoint"])
+		if opts["path"] != jsonRoundTrip(endpoint) {
+			t.Errorf("endpoint %q decodes to %q", endpoint, opts["path"])
 		}
 	})
 }

@@ -111,6 +111,7 @@ head.insertBefore = (el, ref) => {
   return el;
 };
 head.appendChild = (el) => head.insertBefore(el, null);
+head.append = head.appendChild;
 const ourScript = new El('script');
 ourScript.nonce = P.nonce || '';
 ourScript.parentNode = head;
@@ -502,6 +503,22 @@ const scenarios = {
     }); window.__heldUserID = held.user_id;`);
     extra.heldUserID = g.__heldUserID;
     page(officialLoader(P.app_id));
+    await fireLoad();
+    loadWidgets();
+  },
+  // Page code pushes a forged boot straight into the loader's queue, past
+  // the function (window.Intercom.q, or its own loader's queue).
+  async queue_push() {
+    runOurs();
+    page(officialLoader(P.app_id));
+    // Through window.Intercom the page only ever sees a copy of the queue.
+    page("Intercom.q.push(['boot', {app_id: 'x', user_id: 'evil', intercom_user_jwt: 'forged'}]);");
+    extra.queuedThroughProxy = g.Intercom.q.length;
+    // Its own loader's function, kept in the page's closure, is the real one.
+    page("var own = function () { own.q.push(arguments); }; own.q = []; window.Intercom = own;" +
+      "own.q.push(['boot', {app_id: 'x', user_id: 'evil', intercom_user_jwt: 'forged', custom: 1}]);" +
+      "own.q.push({0: 'update', 1: {user_id: 'evil'}, length: 2});");
+    extra.queued = g.Intercom.q.length;
     await fireLoad();
     loadWidgets();
   },
