@@ -1,67 +1,22 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
 
-// update rewrites golden files from the current output instead of comparing
-// (go test ./caddymodule -run Adapt -update).
-var update = flag.Bool("update", false, "rewrite golden files under testdata/ from the current output")
-
 // TestCaddyfileAdapt adapts every testdata/caddyfile_adapt/*.caddyfile and
 // compares it with the .json next to it.
 func TestCaddyfileAdapt(t *testing.T) {
-	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfile")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no adaptation cases: %v", err)
-	}
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			input, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, warnings, err := adapter.Adapt(input, map[string]any{"filename": file})
-			if err != nil {
-				t.Fatalf("adapt: %v", err)
-			}
-			for _, w := range warnings {
-				t.Errorf("warning: %s:%d: %s", file, w.Line, w.Message)
-			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			golden := strings.TrimSuffix(file, ".caddyfile") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("adapted JSON differs from %s (run with -update to accept):\n%s", golden, pretty.String())
-			}
-		})
-	}
+	testcaddy.AdaptGolden(t, "testdata/caddyfile_adapt")
 }
 
 // TestCaddyfileParseErrors checks that each malformed sub-directive is named.

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 )
 
 func init() {
@@ -308,14 +309,14 @@ func (s *Salesforce) provisionJWKS(repl *caddy.Replacer, signer *injector.Salesf
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
-	if !injector.CertificateMatchesKey(cert, signer.PublicKey()) {
+	if !keys.CertificateMatchesKey(cert, signer.PublicKey()) {
 		return nil, errors.New("certificate: does not belong to private_key (its public key differs)")
 	}
-	current, err := injector.JWKFromCertificate(cert, s.KeyID, alg)
+	current, err := keys.JWKFromCertificate(cert, s.KeyID, alg)
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
-	keys := []injector.JWK{current}
+	jwks := []keys.JWK{current}
 	for i, prev := range s.PreviousCertificates {
 		kid := prev.KeyID
 		if kid == "" {
@@ -323,19 +324,19 @@ func (s *Salesforce) provisionJWKS(repl *caddy.Replacer, signer *injector.Salesf
 			if !ok || !strings.HasSuffix(path, "}") {
 				return nil, fmt.Errorf("previous_certificate %d: give its key id (kid) as a second argument", i+1)
 			}
-			kid = injector.KeyIDFromPath(strings.TrimSuffix(path, "}"))
+			kid = keys.KeyIDFromPath(strings.TrimSuffix(path, "}"))
 		}
 		pc, err := parseCertificate(repl, prev.Certificate)
 		if err != nil {
 			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
 		}
-		jwk, err := injector.JWKFromCertificate(pc, kid, alg)
+		jwk, err := keys.JWKFromCertificate(pc, kid, alg)
 		if err != nil {
 			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
 		}
-		keys = append(keys, jwk)
+		jwks = append(jwks, jwk)
 	}
-	doc, err := injector.JWKSDocument(keys...)
+	doc, err := keys.JWKSDocument(jwks...)
 	if err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
@@ -347,7 +348,7 @@ func parseCertificate(repl *caddy.Replacer, value string) (*x509.Certificate, er
 	if text == "" {
 		return nil, errors.New("resolves to an empty value (check the file it names)")
 	}
-	certs, err := injector.ParseCertificatesPEM([]byte(text))
+	certs, err := keys.ParseCertificatesPEM([]byte(text))
 	if err != nil {
 		return nil, err
 	}

@@ -14,15 +14,16 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 )
 
 var sfTokenInPage = regexp.MustCompile(`"salesforce_identity_token":"([A-Za-z0-9_\-.]+)"`)
 
 // writeKey generates Salesforce key material named as `caddy intercom
 // keygen` names it and returns the directory.
-func writeKey(t *testing.T, dir, kid string) injector.SalesforceKey {
+func writeKey(t *testing.T, dir, kid string) keys.SalesforceKey {
 	t.Helper()
-	key, err := injector.GenerateSalesforceKey(injector.SalesforceKeyOptions{KeyID: kid, Issuer: "https://app.example.test"})
+	key, err := keys.GenerateSalesforceKey(keys.SalesforceKeyOptions{KeyID: kid, Issuer: "https://app.example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestJWKSRotation(t *testing.T) {
 			t.Fatalf("served JWKS has private member %s:\n%s", member, doc)
 		}
 	}
-	set, err := injector.ParseJWKSet([]byte(doc))
+	set, err := keys.ParseJWKSet([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

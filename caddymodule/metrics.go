@@ -1,9 +1,9 @@
 package caddymodule
 
 import (
-	"errors"
-	"fmt"
 	"sync"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/promreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,6 +18,7 @@ const (
 	outcomeFragment         = "fragment"
 	outcomeNoInjectionPoint = "no_injection_point"
 	outcomeError            = "error"
+	outcomeHelpCenter       = "help_center" // proxied by intercom_help_center (routevars.HelpCenter)
 )
 
 // Values of the token label of caddy_intercom_sign_seconds.
@@ -53,22 +54,5 @@ func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 			}, []string{"token"}),
 		}
 	})
-	return &allMetrics, registerCollectors(reg, allMetrics.responses, allMetrics.sign)
-}
-
-// registerCollectors registers cs with reg (nil in some test contexts),
-// tolerating collectors that this registry already has.
-func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
-	if reg == nil {
-		return nil
-	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return fmt.Errorf("registering metrics: %w", err)
-			}
-		}
-	}
-	return nil
+	return &allMetrics, promreg.Register(reg, allMetrics.responses, allMetrics.sign)
 }

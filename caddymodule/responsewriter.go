@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/internal/routevars"
 )
 
 // injectingWriter is the per-request response writer of the intercom handler.
@@ -27,6 +29,7 @@ type injectingWriter struct {
 	hygiene injector.Hygiene // decided with the page, from id and marker
 	host    string           // request host, for the Messenger cookie's domain
 	secure  bool             // request came over TLS: the marker cookie is Secure
+	ctx     context.Context  // the request's, for the variables of later handlers
 
 	wroteHeader bool
 	status      int
@@ -45,6 +48,7 @@ func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id 
 		marker:                marker,
 		host:                  r.Host,
 		secure:                r.TLS != nil,
+		ctx:                   r.Context(),
 	}
 }
 
@@ -71,6 +75,9 @@ func (w *injectingWriter) WriteHeader(status int) {
 // prepare sets up the rewriter, or returns the reason the response passes
 // through untouched.
 func (w *injectingWriter) prepare(status int) (string, error) {
+	if routevars.ServedByHelpCenter(w.ctx) {
+		return outcomeHelpCenter, nil // Intercom's own page: never ours to touch
+	}
 	hdr := w.Header()
 	if status != http.StatusOK || !isHTML(hdr.Get("Content-Type")) {
 		return outcomeNotHTML, nil

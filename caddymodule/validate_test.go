@@ -6,19 +6,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 // TestCaddyValidate runs the real `caddy validate` on Caddyfiles, as an
 // operator would: a bad config fails naming the sub-directive, and the
 // shipped demo config is valid.
 func TestCaddyValidate(t *testing.T) {
+	bin, err := testcaddy.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	validate := func(t *testing.T, caddyfile string) (string, error) {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "Caddyfile")
 		if err := os.WriteFile(path, []byte(caddyfile), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(cliBin, "validate", "--config", path, "--adapter", "caddyfile")
+		cmd := exec.Command(bin, "validate", "--config", path, "--adapter", "caddyfile")
 		cmd.Env = append(os.Environ(), "INTERCOM_TEST_SECRET="+testSecret, "EMPTY_SECRET=")
 		out, err := cmd.CombinedOutput()
 		// Caddy logs the error as JSON: show it as the operator reads it.
@@ -52,7 +58,7 @@ func TestCaddyValidate(t *testing.T) {
 	}
 
 	t.Run("Caddyfile.example", func(t *testing.T) {
-		cmd := exec.Command(cliBin, "validate", "--config", "../Caddyfile.example")
+		cmd := exec.Command(bin, "validate", "--config", "../Caddyfile.example")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("the demo config does not validate: %v\n%s", err, out)
 		}

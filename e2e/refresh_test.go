@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 )
 
 const endpointPath = "/intercom/jwt"
@@ -70,7 +70,7 @@ func TestTokenRefresh(t *testing.T) {
 // returns its path and public key.
 func salesforceFixture(t *testing.T) (string, *rsa.PublicKey) {
 	t.Helper()
-	key, err := injector.GenerateSalesforceKey(injector.SalesforceKeyOptions{KeyID: sfKeyID, Issuer: sfIssuer})
+	key, err := keys.GenerateSalesforceKey(keys.SalesforceKeyOptions{KeyID: sfKeyID, Issuer: sfIssuer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Command caddy is Caddy with its standard modules plus caddy-intercom.
 //
 // Build it with `go build ./cmd/caddy`; `caddy list-modules` then shows
-// http.handlers.intercom next to Caddy's own handlers.
+// http.handlers.intercom and http.handlers.intercom_help_center next to Caddy's own handlers.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/caddy-intercom/caddy-intercom/caddymodule"
+	_ "github.com/caddy-intercom/caddy-intercom"
 )
 
 func main() {

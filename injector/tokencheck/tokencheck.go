@@ -1,8 +1,9 @@
-package injector
+package tokencheck
 
 import (
 	"bytes"
 	"crypto/rsa"
+
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -81,7 +84,7 @@ const (
 	CodeNoX5c              = "no_x5c"              // Salesforce: JWK without x5c certificate
 	CodeBadCertificate     = "bad_certificate"     // Salesforce: x5c unreadable or not the JWK's key
 	CodeCertificateExpired = "certificate_expired" // Salesforce: the key's certificate has expired
-	CodeCertificateExpires = "certificate_expires" // Salesforce: the certificate expires within CertificateExpiryMargin
+	CodeCertificateExpires = "certificate_expires" // Salesforce: the certificate expires within keys.CertificateExpiryMargin
 	CodeCertificateEarly   = "certificate_early"   // Salesforce: the certificate is not valid yet
 	CodeNoIssuer           = "no_iss"              // Salesforce: no iss claim
 	CodeIssuerMismatch     = "iss_mismatch"        // Salesforce: iss is not the keyset issuer
@@ -499,8 +502,8 @@ type SalesforceVerifyOptions struct {
 // does (RS256/RS512, the key picked by the kid header, iss equal to the
 // keyset's issuer) against keys, and diagnoses every problem it finds,
 // including the certificates in the keys' x5c (expired, expiring within
-// CertificateExpiryMargin, not matching n/e).
-func VerifySalesforceToken(token string, keys JWKS, opts SalesforceVerifyOptions) Report {
+// keys.CertificateExpiryMargin, not matching n/e).
+func VerifySalesforceToken(token string, keys keys.JWKS, opts SalesforceVerifyOptions) Report {
 	r := Report{Kind: KindSalesforce}
 	d, ok := diagDecodeInto(&r, token)
 	if !ok {
@@ -611,7 +614,7 @@ func VerifySalesforceToken(token string, keys JWKS, opts SalesforceVerifyOptions
 
 // diagSalesforceKey verifies the signature with the key the kid names and
 // checks the key itself.
-func diagSalesforceKey(r *Report, d DecodedToken, method *jwt.SigningMethodRSA, key JWK, now time.Time) {
+func diagSalesforceKey(r *Report, d DecodedToken, method *jwt.SigningMethodRSA, key keys.JWK, now time.Time) {
 	pub, err := key.PublicKey()
 	if err != nil {
 		r.add(SeverityError, CodeBadCertificate, err.Error(), "regenerate the JWK from the certificate (caddy intercom jwks CERT.pem)")
@@ -660,9 +663,9 @@ func diagSalesforceKey(r *Report, d DecodedToken, method *jwt.SigningMethodRSA, 
 	case left <= 0:
 		r.add(SeverityError, CodeCertificateExpired,
 			fmt.Sprintf("the certificate of key %q expired %s ago (%s)", key.Kid, diagDuration(-left), diagTime(cert.NotAfter)), rotate)
-	case left < CertificateExpiryMargin:
+	case left < keys.CertificateExpiryMargin:
 		r.add(SeverityWarning, CodeCertificateExpires,
-			fmt.Sprintf("the certificate of key %q expires in %s (%s); Salesforce wants at least %s of validity", key.Kid, diagDuration(left), diagTime(cert.NotAfter), diagDuration(CertificateExpiryMargin)), rotate)
+			fmt.Sprintf("the certificate of key %q expires in %s (%s); Salesforce wants at least %s of validity", key.Kid, diagDuration(left), diagTime(cert.NotAfter), diagDuration(keys.CertificateExpiryMargin)), rotate)
 	}
 	if cert.NotBefore.After(now) {
 		r.add(SeverityWarning, CodeCertificateEarly,
@@ -673,7 +676,7 @@ func diagSalesforceKey(r *Report, d DecodedToken, method *jwt.SigningMethodRSA, 
 
 // diagFindSigner returns the kid of the first key that verifies the
 // signature, or "".
-func diagFindSigner(d DecodedToken, method *jwt.SigningMethodRSA, keys JWKS) string {
+func diagFindSigner(d DecodedToken, method *jwt.SigningMethodRSA, keys keys.JWKS) string {
 	if method == nil {
 		return ""
 	}
@@ -685,7 +688,7 @@ func diagFindSigner(d DecodedToken, method *jwt.SigningMethodRSA, keys JWKS) str
 	return ""
 }
 
-func diagKids(keys JWKS) string {
+func diagKids(keys keys.JWKS) string {
 	ids := make([]string, len(keys.Keys))
 	for i, k := range keys.Keys {
 		ids[i] = strconv.Quote(k.Kid)

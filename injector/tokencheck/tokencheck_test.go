@@ -1,18 +1,18 @@
-package injector
+package tokencheck
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/injector/keys"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -24,59 +24,27 @@ func diagTestClock() time.Time { return diagTestNow }
 
 const testSecret = "messenger-api-secret-for-tests"
 
-// diagKeys holds RSA keys shared by the tests: generating them is the slow
-// part.
+// diagKeys holds RSA keys shared by the tests: main has a certificate made
+// by the keygen path, as an operator's would be.
 var diagKeys = sync.OnceValue(func() (k struct {
 	main, other *rsa.PrivateKey
 	mainCert    *x509.Certificate
 	weak        *rsa.PrivateKey
 }) {
-	gen, err := GenerateSalesforceKey(SalesforceKeyOptions{KeyID: "k1", Issuer: "https://app.example.com", Now: diagTestNow.Add(-24 * time.Hour)})
-	if err != nil {
-		panic(err)
-	}
-	k.main = testParseKey(gen.PrivateKeyPEM)
-	k.mainCert = gen.Certificate
-	if k.other, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		panic(err)
-	}
-	if k.weak, err = rsa.GenerateKey(rand.Reader, 1024); err != nil {
-		panic(err)
-	}
+	k.main = testkeys.RSA()
+	k.mainCert = testkeys.Certificate(k.main, diagTestNow.Add(-24*time.Hour), diagTestNow.Add(365*24*time.Hour))
+	k.other = testkeys.OtherRSA()
+	k.weak = testkeys.WeakRSA()
 	return k
 })
 
-func testParseKey(pemBytes []byte) *rsa.PrivateKey {
-	key, err := jwt.ParseRSAPrivateKeyFromPEM(pemBytes)
-	if err != nil {
-		panic(err)
-	}
-	return key
-}
-
-// testCert makes a self-signed certificate for key with the given validity.
 func testCert(t testing.TB, key *rsa.PrivateKey, notBefore, notAfter time.Time) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: "test"},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testkeys.Certificate(key, notBefore, notAfter)
 }
 
-func testJWK(t testing.TB, cert *x509.Certificate, kid, alg string) JWK {
+func testJWK(t testing.TB, cert *x509.Certificate, kid, alg string) keys.JWK {
 	t.Helper()
-	k, err := JWKFromCertificate(cert, kid, alg)
+	k, err := keys.JWKFromCertificate(cert, kid, alg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +359,7 @@ func TestVerifySalesforceToken(t *testing.T) {
 	const iss = "https://app.example.com"
 	k := diagKeys()
 	main := testJWK(t, k.mainCert, "k1", "RS256")
-	keys := JWKS{Keys: []JWK{main}}
+	set := keys.JWKS{Keys: []keys.JWK{main}}
 	valid := func() map[string]any {
 		return map[string]any{"sub": "u-1", "iss": iss, "iat": unix(-10 * time.Second), "exp": unix(time.Hour)}
 	}
@@ -400,9 +368,9 @@ func TestVerifySalesforceToken(t *testing.T) {
 		edit(c)
 		return c
 	}
-	noAlg, _ := JWKFromCertificate(k.mainCert, "k1", "")
+	noAlg, _ := keys.JWKFromCertificate(k.mainCert, "k1", "")
 	noAlg.Alg = ""
-	noX5c, _ := JWKFromPublicKey(&k.main.PublicKey, "k1", "")
+	noX5c, _ := keys.JWKFromPublicKey(&k.main.PublicKey, "k1", "")
 	mismatched := main
 	mismatched.X5c = testJWK(t, testCert(t, k.other, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour)), "x", "").X5c
 	weakCert := testCert(t, k.weak, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour))
@@ -410,7 +378,7 @@ func TestVerifySalesforceToken(t *testing.T) {
 	tests := []struct {
 		name      string
 		token     func(t *testing.T) string
-		keys      JWKS
+		set       keys.JWKS
 		issuer    string // "-" = not checked
 		subject   string
 		wantCodes []string
@@ -422,7 +390,7 @@ func TestVerifySalesforceToken(t *testing.T) {
 			wantCodes: []string{}, wantValid: true, wantKeyID: "k1"},
 		{name: "valid RS512 with a key that declares no alg",
 			token:     func(t *testing.T) string { return testRS(t, "RS512", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{noAlg}},
+			set:       keys.JWKS{Keys: []keys.JWK{noAlg}},
 			wantCodes: []string{}, wantValid: true, wantKeyID: "k1"},
 		{name: "RS512 with a key declared RS256",
 			token:     func(t *testing.T) string { return testRS(t, "RS512", k.main, "k1", valid()) },
@@ -505,44 +473,44 @@ func TestVerifySalesforceToken(t *testing.T) {
 			wantCodes: []string{CodeExpired}, wantKeyID: "k1", wantText: []string{"expired 5m0s ago"}},
 		{name: "certificate expires in 4 days",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-300*24*time.Hour), diagTestNow.Add(4*24*time.Hour+time.Hour)), "k1", "RS256")}},
+			set:       keys.JWKS{Keys: []keys.JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-300*24*time.Hour), diagTestNow.Add(4*24*time.Hour+time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateExpires}, wantValid: true, wantKeyID: "k1",
 			wantText: []string{"expires in 4d1h", "keygen"}},
 		{name: "certificate expired",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-400*24*time.Hour), diagTestNow.Add(-2*24*time.Hour)), "k1", "RS256")}},
+			set:       keys.JWKS{Keys: []keys.JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(-400*24*time.Hour), diagTestNow.Add(-2*24*time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateExpired}, wantKeyID: "k1",
 			wantText: []string{"expired 2d0h ago"}},
 		{name: "certificate not valid yet",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(time.Hour), diagTestNow.Add(400*24*time.Hour)), "k1", "RS256")}},
+			set:       keys.JWKS{Keys: []keys.JWK{testJWK(t, testCert(t, k.main, diagTestNow.Add(time.Hour), diagTestNow.Add(400*24*time.Hour)), "k1", "RS256")}},
 			wantCodes: []string{CodeCertificateEarly}, wantValid: true, wantKeyID: "k1"},
 		{name: "JWK without x5c",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{noX5c}},
+			set:       keys.JWKS{Keys: []keys.JWK{noX5c}},
 			wantCodes: []string{CodeNoX5c}, wantValid: true, wantKeyID: "k1"},
 		{name: "x5c of another key",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{mismatched}},
+			set:       keys.JWKS{Keys: []keys.JWK{mismatched}},
 			wantCodes: []string{CodeBadCertificate}, wantKeyID: "k1"},
 		{name: "1024-bit key",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.weak, "weak", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, weakCert, "weak", "RS256")}},
+			set:       keys.JWKS{Keys: []keys.JWK{testJWK(t, weakCert, "weak", "RS256")}},
 			wantCodes: []string{CodeWeakKey}, wantValid: true, wantKeyID: "weak"},
-		{name: "no keys",
+		{name: "no set",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{}},
+			set:       keys.JWKS{Keys: []keys.JWK{}},
 			wantCodes: []string{CodeNoKeys}},
 		{name: "rotation: old kid still verifies",
 			token:     func(t *testing.T) string { return testRS(t, "RS256", k.main, "k1", valid()) },
-			keys:      JWKS{Keys: []JWK{testJWK(t, testCert(t, k.other, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour)), "k2", "RS256"), main}},
+			set:       keys.JWKS{Keys: []keys.JWK{testJWK(t, testCert(t, k.other, diagTestNow.Add(-time.Hour), diagTestNow.Add(365*24*time.Hour)), "k2", "RS256"), main}},
 			wantCodes: []string{}, wantValid: true, wantKeyID: "k1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ks := tc.keys
+			ks := tc.set
 			if ks.Keys == nil {
-				ks = keys
+				ks = set
 			}
 			issuer := iss
 			if tc.issuer == "-" {
@@ -665,11 +633,11 @@ func BenchmarkVerifyIntercomToken(b *testing.B) {
 
 func BenchmarkVerifySalesforceToken(b *testing.B) {
 	k := diagKeys()
-	keys := JWKS{Keys: []JWK{testJWK(b, k.mainCert, "k1", "RS256")}}
+	set := keys.JWKS{Keys: []keys.JWK{testJWK(b, k.mainCert, "k1", "RS256")}}
 	tok := testRS(b, "RS256", k.main, "k1", map[string]any{"sub": "u-1", "iss": "i", "iat": unix(0), "exp": unix(time.Hour)})
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := VerifySalesforceToken(tok, keys, SalesforceVerifyOptions{Issuer: "i", Clock: diagTestClock}); !r.Valid {
+		if r := VerifySalesforceToken(tok, set, SalesforceVerifyOptions{Issuer: "i", Clock: diagTestClock}); !r.Valid {
 			b.Fatal(findingText(r))
 		}
 	}

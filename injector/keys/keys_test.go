@@ -1,4 +1,4 @@
-package injector
+package keys
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 // privateMembers are the JWK members that carry private key material.
@@ -50,7 +52,7 @@ func assertPublicOnly(t *testing.T, raw []byte) {
 }
 
 func TestJWKFromCertificate(t *testing.T) {
-	k := diagKeys()
+	k := testKeys()
 	jwk, err := JWKFromCertificate(k.mainCert, "k1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestJWKFromCertificateErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: diagTestNow, NotAfter: diagTestNow.Add(time.Hour)}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: testNow, NotAfter: testNow.Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ecKey.PublicKey, ecKey)
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +118,8 @@ func TestJWKFromCertificateErrors(t *testing.T) {
 	}{
 		{"nil", nil, "", "no certificate"},
 		{"ECDSA", ecCert, "", "RSA key"},
-		{"ES256", diagKeys().mainCert, "ES256", "not supported"},
-		{"HS256", diagKeys().mainCert, "HS256", "not supported"},
+		{"ES256", testKeys().mainCert, "ES256", "not supported"},
+		{"HS256", testKeys().mainCert, "HS256", "not supported"},
 	}
 	for _, tc := range tests {
 		_, err := JWKFromCertificate(tc.cert, "k", tc.alg)
@@ -131,7 +133,7 @@ func TestJWKFromCertificateErrors(t *testing.T) {
 }
 
 func TestJWKPublicKeyErrors(t *testing.T) {
-	good, _ := JWKFromPublicKey(&diagKeys().main.PublicKey, "k", "")
+	good, _ := JWKFromPublicKey(&testKeys().main.PublicKey, "k", "")
 	tests := []struct {
 		name string
 		edit func(*JWK)
@@ -166,7 +168,7 @@ func TestJWKPublicKeyErrors(t *testing.T) {
 }
 
 func TestParseJWKSet(t *testing.T) {
-	k := diagKeys()
+	k := testKeys()
 	jwk := testJWK(t, k.mainCert, "k1", "RS256")
 	single, _ := json.Marshal(jwk)
 	// Salesforce's own tool writes dummy private-looking members; a real
@@ -188,7 +190,7 @@ func TestParseJWKSet(t *testing.T) {
 		}
 	})
 	t.Run("JWKS", func(t *testing.T) {
-		other := testJWK(t, testCert(t, k.other, diagTestNow, diagTestNow.Add(time.Hour)), "k2", "RS256")
+		other := testJWK(t, testkeys.Certificate(k.other, testNow, testNow.Add(time.Hour)), "k2", "RS256")
 		doc, err := JWKSDocument(jwk, other)
 		if err != nil {
 			t.Fatal(err)
@@ -225,8 +227,8 @@ func TestParseJWKSet(t *testing.T) {
 }
 
 func TestJWKSDocument(t *testing.T) {
-	k := diagKeys()
-	current := testJWK(t, testCert(t, k.other, diagTestNow, diagTestNow.Add(time.Hour)), "new", "RS256")
+	k := testKeys()
+	current := testJWK(t, testkeys.Certificate(k.other, testNow, testNow.Add(time.Hour)), "new", "RS256")
 	previous := testJWK(t, k.mainCert, "old", "RS256")
 	doc, err := JWKSDocument(current, previous)
 	if err != nil {
@@ -261,8 +263,8 @@ func TestJWKSDocument(t *testing.T) {
 }
 
 func TestParseCertificatesPEM(t *testing.T) {
-	k := diagKeys()
-	gen, err := GenerateSalesforceKey(SalesforceKeyOptions{KeyID: "k", Issuer: "i", Now: diagTestNow})
+	k := testKeys()
+	gen, err := GenerateSalesforceKey(SalesforceKeyOptions{KeyID: "k", Issuer: "i", Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func TestParseCertificatesPEM(t *testing.T) {
 }
 
 func TestCertificateMatchesKey(t *testing.T) {
-	k := diagKeys()
+	k := testKeys()
 	tests := []struct {
 		name string
 		cert *x509.Certificate
@@ -393,7 +395,7 @@ func TestGenerateSalesforceKey(t *testing.T) {
 }
 
 func BenchmarkJWKSDocument(b *testing.B) {
-	k := diagKeys()
+	k := testKeys()
 	keys := []JWK{testJWK(b, k.mainCert, "new", "RS256"), testJWK(b, k.mainCert, "old", "RS256")}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,0 +1,13 @@
+package helpcenter
+
+import (
+	"testing"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+)
+
+// TestCaddyfileAdapt adapts every testdata/caddyfile_adapt/*.caddyfile and
+// compares it with the .json next to it.
+func TestCaddyfileAdapt(t *testing.T) {
+	testcaddy.AdaptGolden(t, "testdata/caddyfile_adapt")
+}
