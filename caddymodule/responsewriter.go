@@ -97,8 +97,11 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 		return outcomeError, err
 	}
 	*w.body = body
-	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), body)
-	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.plan.Nonce)
+	// An XHTML page is parsed as XML: the element must be well-formed, and
+	// its text (what a CSP hash covers) is not the body alone.
+	xhtml := injector.IsXHTML(hdr.Get("Content-Type"))
+	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), injector.ScriptText(body, xhtml))
+	snippet := injector.AppendScriptElement((*w.tag)[:0], body, w.plan.Nonce, xhtml)
 	*w.tag = snippet
 	w.snippetLen = len(snippet)
 	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
