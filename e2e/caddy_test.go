@@ -28,6 +28,22 @@ type caddyProc struct {
 	ports []int // the free ports the config was rendered with
 }
 
+// freePort returns a free loopback port (testcaddy.FreePort: never one of
+// the fixed ports other test packages use, never one handed out before).
+func freePort(t *testing.T) int {
+	t.Helper()
+	p, err := testcaddy.FreePort()
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	return p
+}
+
+// testEnv is the environment for caddy commands the tests run themselves:
+// ours, without the variables the demo config reads (a developer's real
+// INTERCOM_SECRET must not change what the tests sign with).
+func testEnv() []string { return testcaddy.Environ("INTERCOM_") }
+
 // startCaddy runs the caddy binary with the Caddyfile render returns for
 // nPorts free ports, waits until every port accepts connections, and stops
 // the process when the test ends (testcaddy.StartFree: a start that fails

@@ -94,7 +94,7 @@ func Start(opts Options) (*Caddy, error) {
 	}
 	cmd := exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	cmd.Dir = dir
-	cmd.Env = append(environ(opts.DropEnv), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
+	cmd.Env = append(Environ(opts.DropEnv...), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "HOME="+dir)
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stdout = c.logs
 	cmd.Stderr = c.logs
@@ -119,9 +119,9 @@ func Start(opts Options) (*Caddy, error) {
 	return c, nil
 }
 
-// environ is os.Environ without the variables whose names start with one of
-// drop.
-func environ(drop []string) []string {
+// Environ is os.Environ without the variables whose names start with one of
+// drop (the environment Start gives caddy with Options.DropEnv).
+func Environ(drop ...string) []string {
 	var env []string
 next:
 	for _, kv := range os.Environ() {
