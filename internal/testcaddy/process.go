@@ -248,6 +248,10 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
+// DataDir is caddy's XDG_DATA_HOME: its storage (certificates, the
+// internal CA) is under DataDir()/caddy.
+func (c *Caddy) DataDir() string { return c.dir }
+
 // PID is the process ID of caddy.
 func (c *Caddy) PID() int { return c.cmd.Process.Pid }
 
