@@ -777,7 +777,7 @@ func cliJWKS(c *cobra.Command, args []string) int {
 		return cliUsage(c, "give at least one certificate file")
 	}
 	alg, _ := c.Flags().GetString("alg")
-	if alg != "RS256" && alg != "RS512" {
+	if _, ok := injector.SalesforceAlgorithm(alg); !ok {
 		return cliUsage(c, "--alg %q: use RS256 or RS512", alg)
 	}
 	now := time.Now()
