@@ -715,7 +715,7 @@ func (r *Rewriter) mayEnd(data []byte, from int) bool {
 			switch data[i] {
 			case ' ', '\n', '\r', '\t', '\f', '/', '>':
 				if data[i-n] == '<' && data[i-n+1] == '/' &&
-					equalFoldASCII(data[i-n+2:i], r.tailTag) {
+					EqualFoldASCII(data[i-n+2:i], r.tailTag) {
 					return true
 				}
 			}
@@ -727,21 +727,4 @@ func (r *Rewriter) mayEnd(data []byte, from int) bool {
 
 func isOpener(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '/' || c == '!' || c == '?'
-}
-
-// equalFoldASCII compares b with the lower-case ASCII string s, ignoring
-// ASCII case in b.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

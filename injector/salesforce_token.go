@@ -153,7 +153,7 @@ func NewSalesforceSigner(cfg SalesforceConfig) (*SalesforceSigner, error) {
 }
 
 // Sign returns the salesforce_identity_token for subject (normally
-// Identity.Subject()): header alg, typ "JWT", kid; claims iss, sub, aud (when
+// Identity.SalesforceSubject): header alg, typ "JWT", kid; claims iss, sub, aud (when
 // configured), iat and exp = iat + TTL. The subject must be non-empty valid
 // UTF-8 so that it round-trips exactly. Errors never contain the subject.
 func (s *SalesforceSigner) Sign(subject string) (Token, error) {
