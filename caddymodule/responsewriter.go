@@ -34,15 +34,24 @@ type injectingWriter struct {
 	status      int
 	rewriter    *injector.Rewriter // nil: pass-through
 	body, tag   *[]byte            // pooled: our script's body and <script> tag
+
+	// decideFn is w.decide, bound once per pooled writer rather than once
+	// per request (a method value allocates).
+	decideFn func(injector.Outcome)
 }
 
 // writers recycles injectingWriters: one per identified GET or HEAD,
 // assets included.
-var writers = sync.Pool{New: func() any { return new(injectingWriter) }}
+var writers = sync.Pool{New: func() any {
+	w := new(injectingWriter)
+	w.decideFn = w.decide
+	return w
+}}
 
 func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id injector.Identity, marker string) *injectingWriter {
 	iw := writers.Get().(*injectingWriter)
 	*iw = injectingWriter{
+		decideFn:              iw.decideFn,
 		ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
 		script:                h.script,
 		outcome:               h.outcome,
@@ -106,7 +115,7 @@ func (w *injectingWriter) prepare(status int) (o outcome, err error, done bool) 
 	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.page.CSP.Nonce)
 	*w.tag = snippet
 	w.page.Added = len(snippet)
-	w.rewriter = injector.NewRewriter(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decide})
+	w.rewriter = injector.NewRewriter(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decideFn})
 	return 0, nil, false
 }
 
@@ -174,7 +183,7 @@ func (w *injectingWriter) finish(err error) error {
 func (w *injectingWriter) release() {
 	putBuffer(w.body)
 	putBuffer(w.tag)
-	*w = injectingWriter{}
+	*w = injectingWriter{decideFn: w.decideFn}
 	writers.Put(w)
 }
 

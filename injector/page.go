@@ -64,7 +64,7 @@ func (p *Page) Apply(hdr http.Header) {
 	// One backing array for every constant value set below, instead of one
 	// small slice per header. Never a shared package-level slice: a later
 	// handler may edit header values in place.
-	fixed := new([5]string)
+	fixed := new([6]string)
 	p.setLength(hdr, fixed)
 	RemoveValidators(hdr)
 	ForbidStorage(hdr, fixed)
@@ -73,7 +73,7 @@ func (p *Page) Apply(hdr http.Header) {
 }
 
 // setLength makes Content-Length describe the body we send.
-func (p *Page) setLength(hdr http.Header, fixed *[5]string) {
+func (p *Page) setLength(hdr http.Header, fixed *[6]string) {
 	cl := hdr["Content-Length"]
 	if len(cl) == 0 {
 		return
@@ -108,10 +108,10 @@ func RemoveValidators(hdr http.Header) {
 //   - Cookie added to Vary, for a cache that ignores the rest.
 //
 // fixed, when not nil, provides the backing store for the constant values
-// (see Apply); its first four elements are overwritten.
-func ForbidStorage(hdr http.Header, fixed *[5]string) {
+// (see Apply); all but its fifth element (Content-Length's) are used.
+func ForbidStorage(hdr http.Header, fixed *[6]string) {
 	if fixed == nil {
-		fixed = new([5]string)
+		fixed = new([6]string)
 	}
 	fixed[0], fixed[1], fixed[2], fixed[3] = "private, no-store", "no-store", "no-store", "0"
 	for name := range hdr {
@@ -124,15 +124,16 @@ func ForbidStorage(hdr http.Header, fixed *[5]string) {
 	hdr["Cdn-Cache-Control"] = fixed[2:3:3]
 	hdr["X-Accel-Expires"] = fixed[3:4:4]
 	delete(hdr, "Expires")
-	varyCookie(hdr)
+	varyCookie(hdr, fixed)
 }
 
 // varyCookie adds Cookie to Vary unless it is there already (or Vary is
 // "*"), merging every Vary line into one.
-func varyCookie(hdr http.Header) {
+func varyCookie(hdr http.Header, fixed *[6]string) {
 	lines := hdr["Vary"]
 	if len(lines) == 0 {
-		hdr["Vary"] = []string{"Cookie"}
+		fixed[5] = "Cookie"
+		hdr["Vary"] = fixed[5:6:6]
 		return
 	}
 	for _, line := range lines {
