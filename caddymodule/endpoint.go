@@ -11,19 +11,6 @@ import (
 	"github.com/caddy-intercom/caddy-intercom/injector"
 )
 
-// endpointResponse is the token endpoint's JSON: the keys of
-// intercomSettings plus expires_at, so that a single-page app can call
-// Intercom('boot', await res.json()) as is.
-type endpointResponse struct {
-	AppID                   string `json:"app_id"`
-	APIBase                 string `json:"api_base"`
-	UserID                  string `json:"user_id"`
-	IntercomUserJWT         string `json:"intercom_user_jwt"`
-	SalesforceIdentityToken string `json:"salesforce_identity_token,omitempty"`
-	UserHash                string `json:"user_hash,omitempty"`
-	ExpiresAt               int64  `json:"expires_at"`
-}
-
 // serveEndpoint answers the token endpoint at the edge; the request never
 // reaches the upstream. It answers only pages of its own origin: a token in
 // a response another origin can read (with the user's cookies) is a token
@@ -62,15 +49,15 @@ func (h *Intercom) serveEndpoint(w http.ResponseWriter, r *http.Request, headerS
 		return h.endpointError(w, http.StatusServiceUnavailable, "signing_failed")
 	}
 	h.metrics.endpointAnswer(http.StatusOK)
-	return writeJSON(w, http.StatusOK, endpointResponse{
-		AppID:                   s.AppID,
-		APIBase:                 s.APIBase,
-		UserID:                  s.UserID,
-		IntercomUserJWT:         s.IntercomUserJWT,
-		SalesforceIdentityToken: s.SalesforceIdentityToken,
-		UserHash:                s.UserHash,
-		ExpiresAt:               expires.Unix(),
-	})
+	// The keys of intercomSettings plus expires_at, so that a single-page
+	// app can call Intercom('boot', await res.json()) as is.
+	body := injector.AppendSettingsJSON(make([]byte, 0, 1024), s)
+	body = append(body[:len(body)-1], `,"expires_at":`...)
+	body = strconv.AppendInt(body, expires.Unix(), 10)
+	body = append(body, '}')
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
 }
 
 // endpointError answers the token endpoint with an error code.

@@ -66,8 +66,8 @@ func (p *Page) Apply(hdr http.Header) {
 	// handler may edit header values in place.
 	fixed := new([6]string)
 	p.setLength(hdr, fixed)
-	RemoveValidators(hdr)
-	ForbidStorage(hdr, fixed)
+	removeValidators(hdr)
+	forbidStorage(hdr, fixed)
 	p.setCSP(hdr)
 	p.setCookies(hdr)
 }
@@ -87,15 +87,15 @@ func (p *Page) setLength(hdr http.Header, fixed *[6]string) {
 	hdr["Content-Length"] = fixed[4:5:5]
 }
 
-// RemoveValidators deletes the headers that let a client revalidate or
+// removeValidators deletes the headers that let a client revalidate or
 // resume the upstream's body, which is not the body we send.
-func RemoveValidators(hdr http.Header) {
+func removeValidators(hdr http.Header) {
 	delete(hdr, "Etag")
 	delete(hdr, "Last-Modified")
 	delete(hdr, "Accept-Ranges")
 }
 
-// ForbidStorage marks a page as storable by no cache at all:
+// forbidStorage marks a page as storable by no cache at all:
 //
 //   - Cache-Control: private, no-store for browsers and shared caches;
 //   - Surrogate-Control: no-store (Fastly, Varnish, Akamai),
@@ -109,7 +109,7 @@ func RemoveValidators(hdr http.Header) {
 //
 // fixed, when not nil, provides the backing store for the constant values
 // (see Apply); all but its fifth element (Content-Length's) are used.
-func ForbidStorage(hdr http.Header, fixed *[6]string) {
+func forbidStorage(hdr http.Header, fixed *[6]string) {
 	if fixed == nil {
 		fixed = new([6]string)
 	}
@@ -168,15 +168,15 @@ func (p *Page) setCSP(hdr http.Header) {
 	}
 }
 
-// MarkerLifetime outlives Intercom's one-week session cookie, so a marker
+// markerLifetime outlives Intercom's one-week session cookie, so a marker
 // is there whenever a session is.
-const MarkerLifetime = 30 * 24 * time.Hour
+const markerLifetime = 30 * 24 * time.Hour
 
 // The fixed parts of the marker cookie, in the form http.Cookie.String
 // writes them, built once.
 var (
-	markerAttrs       = "; Path=/; Max-Age=" + strconv.Itoa(int(MarkerLifetime/time.Second)) + "; HttpOnly; SameSite=Lax"
-	markerAttrsSecure = "; Path=/; Max-Age=" + strconv.Itoa(int(MarkerLifetime/time.Second)) + "; HttpOnly; Secure; SameSite=Lax"
+	markerAttrs       = "; Path=/; Max-Age=" + strconv.Itoa(int(markerLifetime/time.Second)) + "; HttpOnly; SameSite=Lax"
+	markerAttrsSecure = "; Path=/; Max-Age=" + strconv.Itoa(int(markerLifetime/time.Second)) + "; HttpOnly; Secure; SameSite=Lax"
 	markerExpired     = MarkerCookie + "=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax"
 	markerExpiredSec  = MarkerCookie + "=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
 )
@@ -187,7 +187,7 @@ var (
 func (p *Page) setCookies(hdr http.Header) {
 	hy := p.Hygiene
 	if hy.Shutdown {
-		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], ExpiredSessionCookie(p.AppID, p.Host))
+		hdr["Set-Cookie"] = append(hdr["Set-Cookie"], expiredSessionCookie(p.AppID, p.Host))
 	}
 	var c string
 	switch {
@@ -205,10 +205,10 @@ func (p *Page) setCookies(hdr http.Header) {
 	hdr["Set-Cookie"] = append(hdr["Set-Cookie"], c)
 }
 
-// ExpiredSessionCookie deletes the Messenger's session cookie. A deletion
+// expiredSessionCookie deletes the Messenger's session cookie. A deletion
 // only matches with the same Domain, so it names the registrable domain with
 // a leading dot, as the Messenger does when it sets the cookie.
-func ExpiredSessionCookie(appID, host string) string {
+func expiredSessionCookie(appID, host string) string {
 	c := "intercom-session-" + appID + "=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 	if domain := SessionCookieDomain(host); domain != "" {
 		c += "; Domain=" + domain

@@ -1,6 +1,9 @@
 package injector
 
 import (
+	"bytes"
+	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -164,5 +167,33 @@ func BenchmarkPageApply(b *testing.B) {
 		hdr["Cache-Control"] = []string{"public, max-age=60"}
 		p := Page{Added: 7000, AppID: "app1", Host: "app.example.com"}
 		p.Apply(hdr)
+	}
+}
+
+// TestAppendSettingsJSON: the settings object is valid JSON with exactly the
+// keys that are set, and the snippet embeds the same object.
+func TestAppendSettingsJSON(t *testing.T) {
+	for _, s := range []Settings{
+		{AppID: "a", UserID: "u"},
+		{AppID: "a", APIBase: "https://api-iam.eu.intercom.io", UserID: "</script>é", IntercomUserJWT: "j", SalesforceIdentityToken: "sf", UserHash: "h"},
+	} {
+		b := AppendSettingsJSON(nil, s)
+		var got map[string]string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		want := map[string]string{"app_id": s.AppID, "api_base": s.APIBase, "user_id": s.UserID,
+			"intercom_user_jwt": s.IntercomUserJWT, "salesforce_identity_token": s.SalesforceIdentityToken, "user_hash": s.UserHash}
+		for k, v := range want {
+			if v == "" && k != "user_id" {
+				delete(want, k)
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("AppendSettingsJSON = %s, want %v", b, want)
+		}
+		if !bytes.Contains(ScriptBody(s, SnippetOptions{}), b) {
+			t.Errorf("the snippet does not embed the settings object %s", b)
+		}
 	}
 }

@@ -103,8 +103,8 @@ func (c *TokenCache) Put(subject, keyID string, tok Token) {
 	}
 }
 
-// Len returns the number of cached tokens.
-func (c *TokenCache) Len() int {
+// len returns the number of cached tokens (for tests).
+func (c *TokenCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()

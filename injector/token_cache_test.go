@@ -34,8 +34,8 @@ func TestTokenCacheReuseWindow(t *testing.T) {
 			t.Errorf("%s: Get = %v, %v; want hit %v", tc.name, got, ok, tc.hit)
 		}
 	}
-	if c.Len() != 0 {
-		t.Errorf("expired entry still cached: %d", c.Len())
+	if c.len() != 0 {
+		t.Errorf("expired entry still cached: %d", c.len())
 	}
 }
 
@@ -47,8 +47,8 @@ func TestTokenCacheBoundedLRU(t *testing.T) {
 	}
 	c.Get("0", "k") // 0 is now the most recently used; 1 the least
 	c.Put("3", "k", Token{Value: "3", IssuedAt: now})
-	if c.Len() != 3 {
-		t.Fatalf("Len = %d, want 3", c.Len())
+	if c.len() != 3 {
+		t.Fatalf("Len = %d, want 3", c.len())
 	}
 	if _, ok := c.Get("1", "k"); ok {
 		t.Error("least recently used entry was not evicted")
@@ -81,8 +81,8 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c.Len() > 64 {
-		t.Errorf("cache grew to %d", c.Len())
+	if c.len() > 64 {
+		t.Errorf("cache grew to %d", c.len())
 	}
 }
 
