@@ -141,3 +141,35 @@ func TestMetricsPerWorkspace(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkerOf: the marker is read as net/http's Cookie parser would find
+// it, without parsing every cookie of the request.
+func TestMarkerOf(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"absent", nil, ""},
+		{"only", []string{"caddy_intercom_user=abc"}, "abc"},
+		{"among others", []string{"a=1; caddy_intercom_user=abc; b=2"}, "abc"},
+		{"second line", []string{"a=1", "caddy_intercom_user=abc"}, "abc"},
+		{"a longer name is another cookie", []string{"xcaddy_intercom_user=evil; caddy_intercom_user_2=evil"}, ""},
+		{"quoted", []string{`caddy_intercom_user="abc"`}, "abc"},
+		{"first wins", []string{"caddy_intercom_user=abc; caddy_intercom_user=def"}, "abc"},
+		{"empty", []string{"caddy_intercom_user="}, ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header["Cookie"] = tc.lines
+		if got := markerOf(r); got != tc.want {
+			t.Errorf("%s: markerOf = %q, want %q", tc.name, got, tc.want)
+		}
+		var std string
+		if c, err := r.Cookie("caddy_intercom_user"); err == nil {
+			std = c.Value
+		}
+		if std != tc.want {
+			t.Errorf("%s: net/http reads %q: the table is wrong", tc.name, std)
+		}
+	}
+}
