@@ -256,10 +256,8 @@ func (s *Salesforce) provision(repl *caddy.Replacer) (*injector.SalesforceSigner
 	if s.PrivateKey == "" {
 		return nil, errors.New("private_key: required (an RSA private key as PEM, e.g. {file.path})")
 	}
-	switch s.Algorithm {
-	case "", "RS256", "RS512":
-	default:
-		return nil, fmt.Errorf("algorithm: %q is not supported (want RS256 or RS512)", s.Algorithm)
+	if _, ok := injector.SalesforceAlgorithm(s.Algorithm); s.Algorithm != "" && !ok {
+		return nil, fmt.Errorf("algorithm: %q is not supported (want %s)", s.Algorithm, injector.SalesforceAlgorithmNames)
 	}
 	if s.TTL < 0 {
 		return nil, fmt.Errorf("ttl: must be positive, got %s", time.Duration(s.TTL))
