@@ -22,21 +22,23 @@ type outcome uint8
 const (
 	rewriterOutcomes = 16 // room for every injector.Outcome
 
-	outcomeAnonymous outcome = rewriterOutcomes + iota - 1 // no identity, no session to clear
-	outcomeNotHTML                                         // not a 200 HTML page
-	outcomeEncoded                                         // has a Content-Encoding: passed through untouched
-	outcomeError                                           // signing failed: the page is served untouched
-	outcomeHead                                            // an identified HEAD: the page's header policy, no body
+	outcomeAnonymous  outcome = rewriterOutcomes + iota - 1 // no identity, no session to clear
+	outcomeNotHTML                                          // not a 200 HTML page
+	outcomeEncoded                                          // has a Content-Encoding: passed through untouched
+	outcomeError                                            // signing failed: the page is served untouched
+	outcomeHead                                             // an identified HEAD: the page's header policy, no body
+	outcomeHelpCenter                                       // proxied by intercom_help_center (routevars.HelpCenter): untouched
 	numOutcomes
 )
 
 // handlerOutcomeNames are the label values of the handler-level outcomes.
 var handlerOutcomeNames = [numOutcomes - rewriterOutcomes]string{
-	outcomeAnonymous - rewriterOutcomes: "anonymous",
-	outcomeNotHTML - rewriterOutcomes:   "not_html",
-	outcomeEncoded - rewriterOutcomes:   "encoded",
-	outcomeError - rewriterOutcomes:     "error",
-	outcomeHead - rewriterOutcomes:      "head",
+	outcomeAnonymous - rewriterOutcomes:  "anonymous",
+	outcomeNotHTML - rewriterOutcomes:    "not_html",
+	outcomeEncoded - rewriterOutcomes:    "encoded",
+	outcomeError - rewriterOutcomes:      "error",
+	outcomeHead - rewriterOutcomes:       "head",
+	outcomeHelpCenter - rewriterOutcomes: "help_center",
 }
 
 // rewritten is the outcome the rewriter decided.
@@ -144,7 +146,7 @@ func newHandlerMetrics(reg *prometheus.Registry, appID string) (*handlerMetrics,
 	}
 	for _, o := range []outcome{
 		rewritten(injector.Injected), rewritten(injector.Fragment), rewritten(injector.NoInjectionPoint),
-		outcomeAnonymous, outcomeNotHTML, outcomeEncoded, outcomeError, outcomeHead,
+		outcomeAnonymous, outcomeNotHTML, outcomeEncoded, outcomeError, outcomeHead, outcomeHelpCenter,
 	} {
 		m.responses[o] = c.responses.WithLabelValues(appID, o.String())
 	}

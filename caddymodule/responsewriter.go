@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/internal/routevars"
 )
 
 // injectingWriter is the per-request response writer of the intercom handler.
@@ -26,9 +28,10 @@ type injectingWriter struct {
 	script  pageScript
 	outcome outcomeFunc
 	id      injector.Identity
-	marker  string        // the request's session marker cookie
-	head    bool          // a HEAD: the page policy without a body
-	page    injector.Page // the header policy, completed in prepare
+	marker  string          // the request's session marker cookie
+	head    bool            // a HEAD: the page policy without a body
+	page    injector.Page   // the header policy, completed in prepare
+	ctx     context.Context // the request's, for the variables of later handlers
 
 	wroteHeader bool
 	status      int
@@ -58,6 +61,7 @@ func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id 
 		id:                    id,
 		marker:                marker,
 		head:                  r.Method == http.MethodHead,
+		ctx:                   r.Context(),
 		page:                  injector.Page{AppID: h.AppID, Host: r.Host, Secure: r.TLS != nil},
 	}
 	return iw
@@ -83,9 +87,13 @@ func (w *injectingWriter) WriteHeader(status int) {
 }
 
 // prepare sets up the rewriter (done false), or says why the response
-// passes through with its status line written now (done true): not a page,
-// encoded, a HEAD (the page policy applied) or a signing error.
+// passes through with its status line written now (done true): Intercom's
+// own Help Center page, not a page, encoded, a HEAD (the page policy
+// applied) or a signing error.
 func (w *injectingWriter) prepare(status int) (o outcome, err error, done bool) {
+	if routevars.ServedByHelpCenter(w.ctx) {
+		return outcomeHelpCenter, nil, true // Intercom's own page: never ours to touch
+	}
 	hdr := w.Header()
 	if status != http.StatusOK || !injector.IsHTML(firstValue(hdr, "Content-Type")) {
 		return outcomeNotHTML, nil, true
