@@ -439,6 +439,10 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if !rewritable(r) {
 		return next.ServeHTTP(w, r)
 	}
+	// Identity is resolved now, before the next handler runs, never later
+	// at WriteHeader: reverse_proxy sets {http.reverse_proxy.header.*} to
+	// the proxied app's response headers, so a lazy read of forward_auth's
+	// identity placeholders would let the app choose whom to sign for.
 	id := h.resolveIdentity(r)
 	marker := markerOf(r)
 	if id.UserID == "" {
