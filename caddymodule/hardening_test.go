@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -318,4 +319,37 @@ func subjectEmptyCount(t *testing.T) float64 {
 	t.Helper()
 	initCollectors()
 	return testutil.ToFloat64(collectors.subjectMissing.WithLabelValues(testAppID))
+}
+
+// TestForwardAuthIdentityIsNotTheApps: with the forward_auth pattern
+// (user_id {http.reverse_proxy.header.Remote-User}) the identity is what the
+// auth service answered, not what the proxied app puts in its own response
+// headers: reverse_proxy overwrites those placeholders with the app's
+// response, so the handler must resolve identity before calling it.
+func TestForwardAuthIdentityIsNotTheApps(t *testing.T) {
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer token-dave" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Remote-User", "dave")
+	}))
+	t.Cleanup(auth.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", htmlHandler(legacyPage, map[string]string{"Remote-User": "mallory"}))
+	up := newUpstream(t, mux)
+	tester := startCaddy(t, "", fmt.Sprintf(`
+http://localhost:9080 {
+	forward_auth %s {
+		uri /verify
+	}
+	intercom {
+		app_id %s
+		secret %s
+		user_id {http.reverse_proxy.header.Remote-User}
+	}
+	reverse_proxy %s
+}`, strings.TrimPrefix(auth.URL, "http://"), testAppID, testSecret, up.addr()))
+	_, body := get(t, tester, http.MethodGet, "/", map[string]string{"Authorization": "Bearer token-dave"})
+	assertUser(t, body, "dave")
 }
