@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -196,4 +198,44 @@ func TestAppendSettingsJSON(t *testing.T) {
 			t.Errorf("the snippet does not embed the settings object %s", b)
 		}
 	}
+}
+
+// FuzzPageApply: whatever headers the upstream sent, an injected page comes
+// out with the storage policy intact and a Content-Length that is either
+// absent or the upstream's plus the injected bytes.
+func FuzzPageApply(f *testing.F) {
+	f.Add("Cloudflare-CDN-Cache-Control", "max-age=60", "Vary", "Accept-Encoding", "100", 20)
+	f.Add("cdn-cache-control", "public", "vary", "*", "-1", 0)
+	f.Add("X", "", "Vary", "cookie, x", "1e3", -1)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, cl string, added int) {
+		hdr := http.Header{}
+		hdr[k1] = []string{v1}
+		hdr[k2] = append(hdr[k2], v2)
+		hdr["Content-Length"] = []string{cl}
+		(&Page{Added: added, AppID: "a", Host: k1}).Apply(hdr)
+		for name, want := range map[string]string{"Cache-Control": "private, no-store", "Surrogate-Control": "no-store", "Cdn-Cache-Control": "no-store", "X-Accel-Expires": "0"} {
+			if got := hdr[name]; len(got) != 1 || got[0] != want {
+				t.Fatalf("%s = %q", name, got)
+			}
+		}
+		for name := range hdr {
+			if name != "Cdn-Cache-Control" && hasSuffixFoldASCII(name, "cdn-cache-control") {
+				t.Fatalf("%s kept", name)
+			}
+			if EqualFoldASCII(name, "Expires") || name == "Etag" {
+				t.Fatalf("%s kept", name)
+			}
+		}
+		vary := strings.ToLower(strings.Join(hdr["Vary"], ","))
+		if !strings.Contains(vary, "cookie") && !strings.Contains(vary, "*") {
+			t.Fatalf("Vary %q lacks Cookie", vary)
+		}
+		if got := hdr["Content-Length"]; len(got) > 0 {
+			n, err := strconv.ParseInt(got[0], 10, 64)
+			orig, err2 := strconv.ParseInt(cl, 10, 64)
+			if err != nil || err2 != nil || added < 0 || n != orig+int64(added) {
+				t.Fatalf("Content-Length %q from %q + %d", got, cl, added)
+			}
+		}
+	})
 }
