@@ -119,11 +119,18 @@ func (w *injectingWriter) prepare(status int) (o outcome, err error, done bool) 
 	}
 	*w.body = body
 	w.page.Hygiene = hy
-	w.page.CSP = injector.PlanCSP(hdr["Content-Security-Policy"], hdr["Content-Security-Policy-Report-Only"], body)
-	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.page.CSP.Nonce)
+	// An XHTML page is parsed as XML: the element must be well-formed, and
+	// its text (what a CSP hash covers) is not the body alone.
+	contentType := firstValue(hdr, "Content-Type")
+	xhtml := injector.IsXHTML(contentType)
+	w.page.CSP = injector.PlanCSP(hdr["Content-Security-Policy"], hdr["Content-Security-Policy-Report-Only"], injector.ScriptText(body, xhtml))
+	snippet := injector.AppendScriptElement((*w.tag)[:0], body, w.page.CSP.Nonce, xhtml)
 	*w.tag = snippet
 	w.page.Added = len(snippet)
-	w.rewriter = injector.NewRewriter(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decideFn})
+	w.rewriter = injector.NewRewriter(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
+		Decide:      w.decideFn,
+		FindCharset: !namesCharset(contentType),
+	})
 	return 0, nil, false
 }
 
@@ -139,7 +146,12 @@ func firstValue(hdr http.Header, name string) string {
 // written: the last moment to change headers.
 func (w *injectingWriter) decide(o injector.Outcome) {
 	if o == injector.Injected {
-		w.page.Apply(w.Header())
+		hdr := w.Header()
+		if cs := w.rewriter.Charset(); cs != "" {
+			// The snippet pushed the page's <meta charset> past byte 1024.
+			hdr["Content-Type"] = []string{withCharset(firstValue(hdr, "Content-Type"), cs)}
+		}
+		w.page.Apply(hdr)
 	}
 	w.outcome(rewritten(o), nil)
 	w.ResponseWriterWrapper.WriteHeader(w.status)

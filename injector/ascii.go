@@ -11,7 +11,7 @@ func EqualFoldASCII[A, B ~string | ~[]byte](a A, b B) bool {
 		return false
 	}
 	for i := range len(a) {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+		if lower(a[i]) != lower(b[i]) {
 			return false
 		}
 	}
@@ -21,11 +21,4 @@ func EqualFoldASCII[A, B ~string | ~[]byte](a A, b B) bool {
 // hasSuffixFoldASCII reports whether s ends in suffix, ignoring ASCII case.
 func hasSuffixFoldASCII(s, suffix string) bool {
 	return len(s) >= len(suffix) && EqualFoldASCII(s[len(s)-len(suffix):], suffix)
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

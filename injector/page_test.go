@@ -177,14 +177,14 @@ func BenchmarkPageApply(b *testing.B) {
 func TestAppendSettingsJSON(t *testing.T) {
 	for _, s := range []Settings{
 		{AppID: "a", UserID: "u"},
-		{AppID: "a", APIBase: "https://api-iam.eu.intercom.io", UserID: "</script>é", IntercomUserJWT: "j", SalesforceIdentityToken: "sf", UserHash: "h"},
+		{AppID: "a", APIBase: "https://api-iam.eu.intercom.io", UserID: "</script>é", Email: "e@x", Name: "N", IntercomUserJWT: "j", SalesforceIdentityToken: "sf", UserHash: "h"},
 	} {
 		b := AppendSettingsJSON(nil, s)
 		var got map[string]string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("%s: %v", b, err)
 		}
-		want := map[string]string{"app_id": s.AppID, "api_base": s.APIBase, "user_id": s.UserID,
+		want := map[string]string{"app_id": s.AppID, "api_base": s.APIBase, "user_id": s.UserID, "email": s.Email, "name": s.Name,
 			"intercom_user_jwt": s.IntercomUserJWT, "salesforce_identity_token": s.SalesforceIdentityToken, "user_hash": s.UserHash}
 		for k, v := range want {
 			if v == "" && k != "user_id" {

@@ -124,7 +124,11 @@ func (t *Tokens) Settings(id Identity) (Settings, time.Time, error) {
 	if err != nil {
 		return Settings{}, time.Time{}, fmt.Errorf("signing intercom_user_jwt: %w", err)
 	}
-	s := Settings{AppID: t.AppID, APIBase: t.APIBase, UserID: id.UserID, IntercomUserJWT: tok.Value}
+	s := Settings{
+		AppID: t.AppID, APIBase: t.APIBase, UserID: id.UserID,
+		Email: id.Email, Name: id.Name, // locked in the page like the identity
+		IntercomUserJWT: tok.Value,
+	}
 	expires := tok.ExpiresAt
 	if t.UserHash {
 		s.UserHash = t.Intercom.UserHash(id.UserID)

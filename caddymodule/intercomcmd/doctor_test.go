@@ -136,7 +136,7 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 		{"fragment", basicAuth() + "\n\t%[1]s\n\t" + respondHTML("`<div class=\"row\">partial</div>`")},
 		{"no-injection-point", basicAuth() + "\n\t%[1]s\n\t" + respondHTML("`<!doctype html><html><head><title>Only a head</title>`")},
 		{"not-in-route", basicAuth() + "\n\t" + strings.Replace(intercomBlock(), "intercom {", "intercom /app/* {", 1) + "\n\t" + respondHTML(doctorPage)},
-		{"before-charset", basicAuth() + "\n\t%[1]s\n\theader Content-Type text/html\n\trespond `<!doctype html><html><head><script>var early=1</script><meta charset=\"utf-8\"><title>t</title></head><body>hi</body></html>` 200"},
+		{"before-charset", basicAuth() + "\n\t%[1]s\n\theader Content-Type text/html\n\theader >Content-Type text/html\n\trespond `<!doctype html><html><head><script>var early=1</script><meta charset=\"utf-8\"><title>t</title></head><body>hi</body></html>` 200"},
 		{"duplicated", basicAuth() + "\n\troute {\n\t\t%[1]s\n\t\t%[1]s\n\t\t" + respondHTML(doctorPage) + "\n\t}"},
 		{"csp-header", basicAuth() + "\n\t%[1]s\n\t@get method GET\n\theader @get >Content-Security-Policy \"script-src 'self'\"\n\t" + respondHTML(doctorPage)},
 		{"csp-meta", basicAuth() + "\n\t%[1]s\n\t" + respondHTML("`<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'self'\"><script src=\"/app.js\"></script></head><body>hi</body></html>`")},
