@@ -9,9 +9,12 @@
 //   - page.go: the page policy — which responses are pages (IsHTML) and what
 //     an injected page's headers become (Page.Apply: Content-Length,
 //     validators, caching, CSP, cookies);
-//   - snippet.go, settings_json.go: the script and its settings;
+//   - snippet.go (generated from snippet.js), settings_json.go: the script
+//     and its settings;
 //   - csp.go: how the script gets past the page's Content-Security-Policy;
-//   - rewriter.go: the streaming rewriter that finds the injection point.
+//   - rewriter.go (I/O, pooling) and headscan.go (the HTML grammar): the
+//     streaming rewriter and the head scanner that finds the injection
+//     point.
 //
 // Nothing here imports Caddy or the tooling subpackages (tokencheck, keys),
 // so the pieces can be tested, fuzzed and benchmarked on their own.
