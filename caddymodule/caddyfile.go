@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-intercom/caddy-intercom/injector"
 )
 
 func init() {
@@ -201,7 +203,7 @@ func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if !d.AllArgs(field) {
 			return d.Errf("salesforce %s: expects exactly one value", sub)
 		}
-		if sub == "algorithm" && s.Algorithm != "RS256" && s.Algorithm != "RS512" {
+		if _, ok := injector.SalesforceAlgorithm(s.Algorithm); sub == "algorithm" && !ok {
 			return d.Errf("salesforce algorithm: %q is not supported (want RS256 or RS512)", s.Algorithm)
 		}
 	}
