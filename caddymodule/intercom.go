@@ -56,8 +56,8 @@ type Intercom struct {
 	Name  string `json:"name,omitempty"`
 	// Further claims signed into the JWT, by claim name.
 	Attributes map[string]string `json:"attributes,omitempty"`
-	// Who may supply identity request headers: CIDR ranges or IPs,
-	// "private_ranges", or "route" (a handler earlier in the route set them).
+	// Who may supply identity request headers: CIDR ranges or IPs, or
+	// "private_ranges". ("route" is refused: see errTrustRoute.)
 	Trust []string `json:"trust,omitempty"`
 	// Lifetime of the Intercom JWT. Default 1h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
@@ -136,9 +136,7 @@ func (Intercom) CaddyModule() caddy.ModuleInfo {
 // wraps the response so that HTML pages get the signed settings injected.
 // Everything else passes through without any wrapping.
 func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.identity.honoured(r) {
-		h.identity.strip(r.Header)
-	}
+	h.identity.screen(r)
 	if h.Endpoint != "" && r.URL.Path == h.Endpoint {
 		return h.serveEndpoint(w, r)
 	}

@@ -21,9 +21,8 @@ func TestIdentitySourceHonoured(t *testing.T) {
 		{[]string{"203.0.113.7"}, "203.0.113.8:1", false},
 		{[]string{"203.0.113.0/24", "2001:db8::/32"}, "[2001:db8::1]:443", true},
 		{[]string{"203.0.113.0/24"}, "not-an-address", false},
-		{[]string{"route"}, "8.8.8.8:443", true},
 	} {
-		src, err := newIdentitySource(tc.trust, []string{"{http.request.header.X-User}"})
+		src, err := newIdentitySource(tc.trust, []identityValue{{"user_id", "{http.request.header.X-User}"}})
 		if err != nil {
 			t.Fatalf("%v: %v", tc.trust, err)
 		}
@@ -33,12 +32,12 @@ func TestIdentitySourceHonoured(t *testing.T) {
 	}
 
 	// Without identity headers there is nothing to forge.
-	src, err := newIdentitySource(nil, []string{"{http.auth.user.id}"})
+	src, err := newIdentitySource(nil, []identityValue{{"user_id", "{http.auth.user.id}"}})
 	if err != nil || !src.honoured(&http.Request{RemoteAddr: "8.8.8.8:1"}) {
 		t.Errorf("auth placeholder identity: %v %v", src, err)
 	}
 	h := http.Header{"X-User": {"admin"}, "X-Other": {"kept"}}
-	src, _ = newIdentitySource([]string{"10.0.0.0/8"}, []string{"{header.x-user}"})
+	src, _ = newIdentitySource([]string{"10.0.0.0/8"}, []identityValue{{"user_id", "{header.x-user}"}})
 	src.strip(h)
 	if h.Get("X-User") != "" || h.Get("X-Other") != "kept" {
 		t.Errorf("strip: %v", h)
