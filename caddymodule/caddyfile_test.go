@@ -52,6 +52,7 @@ func TestCaddyfileParseErrors(t *testing.T) {
 		{"intercom {\n trust 10.0.0.0/33\n}", `trust: "10.0.0.0/33" is not a CIDR range`, 2},
 		{"intercom {\n trust 10.0.0.0/8\n trust nonsense\n}", `trust: "nonsense" is not`, 3},
 		{"intercom {\n app_id a.b\n}", `app_id: "a.b" is not an Intercom workspace ID`, 2},
+		{"intercom {\n app_id {env.APP}\n}", `app_id: "{env.APP}" is not an Intercom workspace ID`, 2},
 		{"intercom {\n api_base api.example.com\n}", `api_base: "api.example.com" is not an http(s) URL`, 2},
 		{"intercom {\n endpoint jwt\n}", `endpoint: "jwt" must be a path`, 2},
 		{"intercom {\n secret \"\"\n}", "secret: empty value", 2},

@@ -401,10 +401,9 @@ func (s *Salesforce) check() error {
 // Per-value checks, shared by the Caddyfile parser (which adds file:line)
 // and checkConfig.
 
+// checkAppID: the app_id is used as written (no placeholders are resolved
+// in it): it ends up in a cookie name and a script URL.
 func checkAppID(v string) error {
-	if strings.Contains(v, "{") {
-		return nil // a placeholder: judged at provision
-	}
 	if !appIDPattern.MatchString(v) {
 		return fmt.Errorf("app_id: %q is not an Intercom workspace ID (letters, digits, - and _)", v)
 	}
