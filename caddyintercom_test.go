@@ -13,7 +13,7 @@ import (
 // github.com/caddy-intercom/caddy-intercom` relies on: importing the root
 // package alone registers every module and the intercom command.
 func TestImportRegistersEverything(t *testing.T) {
-	for _, id := range []string{"http.handlers.intercom", "http.handlers.intercom_help_center"} {
+	for _, id := range []string{"http.handlers.intercom", "http.handlers.intercom_help_center", "http.handlers.identity_assertion"} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s is not registered: %v", id, err)
 		}

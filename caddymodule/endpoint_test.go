@@ -181,5 +181,5 @@ func TestSessionHygiene(t *testing.T) {
 // script of an anonymous page.
 func hasShutdown(page string) bool {
 	return strings.Contains(page, `"shutdown":true`) ||
-		(!strings.Contains(page, "intercom_user_jwt") && strings.Contains(page, "f('shutdown')"))
+		(!strings.Contains(page, "intercom_user_jwt") && strings.Contains(page, `"shutdown"`))
 }

@@ -241,6 +241,8 @@ func (h *Intercom) settings(id injector.Identity) (injector.Settings, time.Time,
 		AppID:           h.AppID,
 		APIBase:         h.apiBase,
 		UserID:          id.UserID,
+		Email:           id.Email, // locked in the page like the identity
+		Name:            id.Name,
 		IntercomUserJWT: tok.Value,
 	}
 	if h.UserHash {

@@ -18,6 +18,7 @@ const (
 	outcomeFragment         = "fragment"
 	outcomeNoInjectionPoint = "no_injection_point"
 	outcomeError            = "error"
+	outcomeHelpCenter       = "help_center" // proxied by intercom_help_center (routevars.HelpCenter)
 )
 
 // Values of the token label of caddy_intercom_sign_seconds.

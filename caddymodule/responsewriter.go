@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/internal/routevars"
 )
 
 // injectingWriter is the per-request response writer of the intercom handler.
@@ -27,6 +29,7 @@ type injectingWriter struct {
 	hygiene injector.Hygiene // decided with the page, from id and marker
 	host    string           // request host, for the Messenger cookie's domain
 	secure  bool             // request came over TLS: the marker cookie is Secure
+	ctx     context.Context  // the request's, for the variables of later handlers
 
 	wroteHeader bool
 	status      int
@@ -45,6 +48,7 @@ func newInjectingWriter(w http.ResponseWriter, r *http.Request, h *Intercom, id 
 		marker:                marker,
 		host:                  r.Host,
 		secure:                r.TLS != nil,
+		ctx:                   r.Context(),
 	}
 }
 
@@ -71,6 +75,9 @@ func (w *injectingWriter) WriteHeader(status int) {
 // prepare sets up the rewriter, or returns the reason the response passes
 // through untouched.
 func (w *injectingWriter) prepare(status int) (string, error) {
+	if routevars.ServedByHelpCenter(w.ctx) {
+		return outcomeHelpCenter, nil // Intercom's own page: never ours to touch
+	}
 	hdr := w.Header()
 	if status != http.StatusOK || !isHTML(hdr.Get("Content-Type")) {
 		return outcomeNotHTML, nil
@@ -90,11 +97,17 @@ func (w *injectingWriter) prepare(status int) (string, error) {
 		return outcomeError, err
 	}
 	*w.body = body
-	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), body)
-	snippet := injector.AppendScriptTag((*w.tag)[:0], body, w.plan.Nonce)
+	// An XHTML page is parsed as XML: the element must be well-formed, and
+	// its text (what a CSP hash covers) is not the body alone.
+	xhtml := injector.IsXHTML(hdr.Get("Content-Type"))
+	w.plan = injector.PlanCSP(hdr.Values("Content-Security-Policy"), hdr.Values("Content-Security-Policy-Report-Only"), injector.ScriptText(body, xhtml))
+	snippet := injector.AppendScriptElement((*w.tag)[:0], body, w.plan.Nonce, xhtml)
 	*w.tag = snippet
 	w.snippetLen = len(snippet)
-	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{Decide: w.decide})
+	w.rewriter = injector.NewRewriter(w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
+		Decide:      w.decide,
+		FindCharset: !namesCharset(hdr.Get("Content-Type")),
+	})
 	if w.gunzip != nil {
 		w.gunzip.start(w.rewriter)
 	}
@@ -149,6 +162,10 @@ func (w *injectingWriter) decide(o injector.Outcome) {
 		hdr.Del("Last-Modified")
 		hdr.Del("Accept-Ranges")
 		hdr.Set("Cache-Control", "private, no-store")
+		if cs := w.rewriter.Charset(); cs != "" {
+			// The snippet pushed the page's <meta charset> past byte 1024.
+			hdr.Set("Content-Type", withCharset(hdr.Get("Content-Type"), cs))
+		}
 		if w.plan.Changed {
 			setValues(hdr, "Content-Security-Policy", w.plan.Enforced)
 			setValues(hdr, "Content-Security-Policy-Report-Only", w.plan.ReportOnly)

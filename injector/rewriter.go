@@ -1,13 +1,10 @@
 package injector
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strconv"
 	"sync"
-
-	"golang.org/x/net/html"
 )
 
 // Outcome is what the Rewriter decided to do with a response body. The Caddy
@@ -30,8 +27,11 @@ const (
 	NoInjectionPoint
 )
 
-// String returns the outcome in the snake_case form used in logs and metric
-// labels.
+// String returns the outcome in the snake_case form used in logs and as the
+// outcome label of caddy_intercom_responses_total: "injected", "fragment",
+// "no_injection_point" for the outcomes Decide reports ("pending" never
+// reaches Decide). It is the one home of these names; the handler uses it
+// rather than a mapping of its own.
 func (o Outcome) String() string {
 	switch o {
 	case Pending:
@@ -64,6 +64,12 @@ type RewriterOptions struct {
 	// runs inside Write or Close and must not call back into the Rewriter.
 	// Nil means no callback.
 	Decide func(Outcome)
+	// FindCharset makes the Rewriter look past the injection point, up to
+	// byte 1024, for a <meta> charset declaration that the snippet would push
+	// out of the window in which browsers obey it (see Charset). Set it when
+	// the response's Content-Type names no charset; it may hold the response
+	// back until 1024 bytes have arrived.
+	FindCharset bool
 }
 
 // Rewriter is a streaming io.Writer that copies an HTML body to dst and
@@ -71,15 +77,17 @@ type RewriterOptions struct {
 // body starts, so the snippet runs first and the page sees its effects.
 //
 // While the outcome is Pending it holds the bytes written so far (never more
-// than the scan window) and tokenizes them with golang.org/x/net/html, using
-// only Tokenizer.Raw, whose tokens partition the input exactly; the bytes
-// written to dst are therefore always the input, or the input with the
-// snippet inserted once at a token boundary. Once the outcome is known it
-// calls Decide, writes the held bytes, and from then on every Write goes
-// straight to dst: no tokenizing, no copying, no allocation.
+// than the scan window) and feeds each new byte, once, to the head scanner
+// (headscan.go), which decides where the snippet goes; the bytes written to
+// dst are therefore always the input, or the input with the snippet inserted
+// once at a token boundary. Once the outcome is known it calls Decide, writes
+// the held bytes, and from then on every Write goes straight to dst: no
+// scanning, no copying, no allocation.
 //
 // The injection point is right before the earliest of:
 //   - a <script> start tag;
+//   - a <meta http-equiv="Content-Security-Policy">, because such a policy
+//     governs only the elements after it;
 //   - the </head> end tag (and the </body>, </html>, </br> end tags, which
 //     close the head in a real parser too);
 //   - the <body> start tag, or any start tag that is not allowed in the head
@@ -89,10 +97,11 @@ type RewriterOptions struct {
 //     head in a real parser.
 //
 // Never inside a comment, a doctype, a tag or its attribute values, or the raw
-// text of script, style, title, textarea, noscript and the like: the
-// tokenizer's tokens cover those whole. The contents of <template> elements
-// are inert (a script there never runs), so nothing inside a template is an
-// injection point. A leading byte order mark is kept in front.
+// text of script, style, title, textarea, noscript and the like. The contents
+// of <template> elements are inert (a script there never runs), so nothing
+// inside a template is an injection point; the scanner follows foreign
+// content (<svg>, <math>) there to know where the template ends. A leading
+// byte order mark is kept in front.
 //
 // A body whose first content (first element start tag or non-whitespace text;
 // comments, whitespace and a BOM don't count) is not preceded by a doctype,
@@ -105,10 +114,11 @@ type RewriterOptions struct {
 // while Pending (a panicking handler) simply leaves its buffer to the garbage
 // collector.
 type Rewriter struct {
-	dst     io.Writer
-	snippet []byte
-	window  int
-	decide  func(Outcome)
+	dst         io.Writer
+	snippet     []byte
+	window      int
+	decide      func(Outcome)
+	findCharset bool
 
 	outcome Outcome
 	closed  bool
@@ -118,46 +128,11 @@ type Rewriter struct {
 	// offset 0 of the body. It stays nil when the first Write decides.
 	hold *[]byte
 
-	// Resumable scan state. Offsets are from the start of the body.
-	//
-	// Rather than re-tokenizing everything held on each Write (quadratic
-	// for small writes), a scan resumes from ckpt, the end of the last
-	// complete token after which the tokenizer is in its data state, with
-	// st, the decision state at that point. A fresh Tokenizer started there
-	// behaves exactly like one that tokenized from the start, because,
-	// errors aside, the only state the Tokenizer carries between tokens is
-	// the raw-text element whose text comes next (we never AllowCDATA). So ckpt never moves past the start tag
-	// of a raw-text element (<style>, <title>, ...) until its text is
-	// complete: resuming re-reads the start tag and the Tokenizer re-enters
-	// raw text by itself.
-	//
-	// The held bytes are read through holdReader, which reports
-	// errNeedMore (not io.EOF) at its end; a token during which the reader
-	// ran dry is incomplete and is looked at again by the next scan. Only
-	// Close scans with io.EOF at the end.
-	//
-	// A single long token (a big inline style, a license comment) would
-	// still be re-read from its start on every small Write. To avoid that,
-	// a scan records what kind of token it stopped in (tail), and Write
-	// only scans again when the new bytes contain something that can end
-	// that kind of token or decide the outcome: a '>' after "--" for a
-	// comment, "</style" and a delimiter for style text, any '>' for a tag,
-	// and so on (mayProgress). The first 4 bytes of a token are always
-	// rescanned (see shortTail), so Write costs O(len(p)) plus one scan per
-	// token that completes. mayProgress never skips a scan that would find
-	// something (the tests compare every prefix with a from-scratch scan);
-	// and a wrong skip could only delay a decision, never change it,
-	// because decisions rest on complete tokens, which more bytes do not
-	// change.
-	ckpt      int
-	st        scanState
-	bomDone   bool     // the leading byte order mark, if any, has been stepped over
-	checked   int      // bytes of the body the last scan, or mayProgress, has looked at
-	tail      tailKind // kind of the incomplete token the last scan stopped in
-	tailStart int      // where that token starts
-	tailTag   string   // for tailRaw: the raw-text element, lower case
-	rd        holdReader
-	scans     int // number of scans, for tests
+	// scan is the head scanner. It carries its state from one Write to
+	// the next and looks at every byte once, so the work is linear in the
+	// bytes before the decision whatever the write pattern.
+	scan    headScanner
+	scanned int // bytes fed to the scanner, for tests
 }
 
 // NewRewriter returns a Rewriter that writes to dst, inserting snippet at the
@@ -170,16 +145,29 @@ func NewRewriter(dst io.Writer, snippet []byte, opts RewriterOptions) *Rewriter 
 	if w <= 0 {
 		w = DefaultScanWindow
 	}
-	return &Rewriter{dst: dst, snippet: snippet, window: w, decide: opts.Decide}
+	return &Rewriter{dst: dst, snippet: snippet, window: w, decide: opts.Decide, findCharset: opts.FindCharset}
 }
 
 // Outcome reports the outcome so far: Pending until it is decided.
 func (r *Rewriter) Outcome() Outcome { return r.outcome }
 
+// Charset returns the charset that a <meta charset> (or <meta
+// http-equiv="Content-Type">) of the page declares when the injection pushes
+// that element past byte 1024, where browsers stop looking for it, and ""
+// otherwise. Read it in Decide: the handler then names the charset in the
+// Content-Type header, so that the page is decoded as it declares. Only
+// found with RewriterOptions.FindCharset, or when the declaration is complete
+// by the time the injection point is found.
+func (r *Rewriter) Charset() string {
+	if r.outcome != Injected {
+		return ""
+	}
+	return r.scan.movedCharset(len(r.snippet))
+}
+
 var (
-	errNeedMore = errors.New("injector: need more data")
-	errClosed   = errors.New("injector: write to closed Rewriter")
-	bom         = []byte("\xef\xbb\xbf")
+	errClosed = errors.New("injector: write to closed Rewriter")
+	bom       = []byte("\xef\xbb\xbf")
 )
 
 // Write implements io.Writer. While Pending it holds p (up to the scan
@@ -202,37 +190,34 @@ func (r *Rewriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var held []byte
+	base := 0
 	if r.hold != nil {
-		held = *r.hold
+		base = len(*r.hold)
 	}
-	base := len(held)
-	// Scan no further than the window; while Pending, len(held) < window.
+	// Scan no further than the window; while Pending, base < window.
 	in := p[:min(len(p), r.window-base)]
-	data := in // first Write: scan the caller's bytes in place
+	r.scanned += r.scan.feed(in, r.findCharset)
+	full := base+len(in) >= r.window
+	outcome := r.scan.outcome
+	if !r.scan.decided() {
+		if !full {
+			r.appendHold(in) // p must not be retained: copy it
+			return len(p), nil
+		}
+		if outcome == Pending {
+			outcome = NoInjectionPoint
+		}
+	}
+	data := in // decided in the first Write: the caller's bytes in place
 	if base > 0 {
 		data = r.appendHold(in)
 	}
-	full := len(data) >= r.window
-	outcome, at := Pending, 0
-	if full || r.mayProgress(data) {
-		outcome, at = r.scan(data, false)
-	}
-	if outcome == Pending {
-		if !full {
-			if base == 0 {
-				r.appendHold(in) // p must not be retained: copy it
-			}
-			return len(p), nil
-		}
-		outcome = NoInjectionPoint
-	}
-	return r.finish(outcome, at, data, p[len(in):], base)
+	return r.finish(outcome, r.scan.at, data, p[len(in):], base)
 }
 
-// Close ends the body. If the outcome is still pending it tokenizes the held
-// bytes as a complete document (so a token cut off by the end of the body is
-// settled), decides, calls Decide and flushes. It is safe to call twice.
+// Close ends the body. If the outcome is still pending it settles the scan
+// (a "<" cut off by the end of the body is text), decides, calls Decide and
+// flushes. It is safe to call twice.
 func (r *Rewriter) Close() error {
 	if r.closed {
 		return r.err
@@ -246,11 +231,12 @@ func (r *Rewriter) Close() error {
 	if r.hold != nil {
 		held = *r.hold
 	}
-	outcome, at := r.scan(held, true)
+	r.scan.finish()
+	outcome := r.scan.outcome
 	if outcome == Pending {
 		outcome = NoInjectionPoint
 	}
-	_, err := r.finish(outcome, at, held, nil, len(held))
+	_, err := r.finish(outcome, r.scan.at, held, nil, len(held))
 	return err
 }
 
@@ -347,8 +333,9 @@ func (r *Rewriter) appendHold(b []byte) []byte {
 	return h
 }
 
-// release returns the hold buffer to the pool.
+// release returns the hold buffer and the scanner's stack to their pools.
 func (r *Rewriter) release() {
+	r.scan.release()
 	if r.hold == nil {
 		return
 	}
@@ -358,390 +345,4 @@ func (r *Rewriter) release() {
 		*h = (*h)[:0]
 		holdPool.Put(h)
 	}
-}
-
-// holdReader feeds held bytes to the Tokenizer. At the end it reports
-// errNeedMore rather than io.EOF (unless final), and records that it did, so
-// the scan can tell a complete token from one cut off by the end of what has
-// arrived so far.
-type holdReader struct {
-	b      []byte
-	final  bool
-	hitEnd bool
-}
-
-func (h *holdReader) Read(p []byte) (int, error) {
-	if len(h.b) == 0 {
-		if h.final {
-			return 0, io.EOF
-		}
-		h.hitEnd = true
-		return 0, errNeedMore
-	}
-	n := copy(p, h.b)
-	h.b = h.b[n:]
-	return n, nil
-}
-
-// scan tokenizes data (the first len(data) bytes of the body) from the
-// checkpoint, advancing the checkpoint over complete tokens, and returns the
-// outcome it can decide (Pending if none) and, for Injected, the offset of
-// the injection point. final means the body ends with data.
-func (r *Rewriter) scan(data []byte, final bool) (Outcome, int) {
-	r.scans++
-	r.checked = len(data)
-	r.tail = tailAny
-	if !r.bomDone {
-		switch {
-		case bytes.HasPrefix(data, bom):
-			r.ckpt = len(bom)
-		case !final && bytes.HasPrefix(bom, data):
-			return Pending, 0 // could still become a BOM
-		}
-		r.bomDone = true
-	}
-	r.rd = holdReader{b: data[r.ckpt:], final: final}
-	defer func() { r.rd.b = nil }() // don't retain the caller's slice
-	z := html.NewTokenizer(&r.rd)
-	// The reader never offers more than this, so no token can be larger;
-	// set it anyway so the bound does not rest on the reader alone.
-	z.SetMaxBuf(len(data) - r.ckpt + 1)
-	st, pos := r.st, r.ckpt
-	for {
-		tt := z.Next()
-		if tt == html.ErrorToken { // end of the data (or, defensively, any error)
-			r.setTail(data, pos, st, tt)
-			return Pending, 0
-		}
-		raw := z.Raw()
-		if r.rd.hitEnd {
-			// Cut off by the end of the data. Only one thing about an
-			// incomplete token is certain enough to act on: data-state
-			// text that already holds a non-whitespace byte (besides a
-			// trailing "<" or "</", which may still open a tag).
-			if tt == html.TextToken && st.rawTag == "" && st.template == 0 &&
-				hasNonSpace(trimOpener(raw)) {
-				return st.content(), pos
-			}
-			r.setTail(data, pos, st, tt)
-			return Pending, 0
-		}
-		if o := st.step(tt, raw); o != Pending {
-			return o, pos
-		}
-		pos += len(raw)
-		if st.rawTag == "" {
-			r.ckpt, r.st = pos, st
-		}
-	}
-}
-
-// scanState is what the scan knows at a token boundary.
-type scanState struct {
-	docSeen  bool   // a doctype, <html>, <head> or <body> came before any content
-	template int    // open <template> elements: their content is inert
-	rawTag   string // the raw-text element whose text comes next ("" = data state)
-}
-
-// content is the outcome of the first content outside the head.
-func (st *scanState) content() Outcome {
-	if st.docSeen {
-		return Injected
-	}
-	return Fragment
-}
-
-// step updates the state with a complete token and returns the outcome it
-// decides, if any; the injection point is the start of that token.
-func (st *scanState) step(tt html.TokenType, raw []byte) Outcome {
-	rawText := st.rawTag != ""
-	st.rawTag = ""
-	switch tt {
-	case html.DoctypeToken:
-		st.docSeen = true
-	case html.TextToken:
-		if !rawText && st.template == 0 && hasNonSpace(raw) {
-			return st.content()
-		}
-	case html.StartTagToken, html.SelfClosingTagToken:
-		// The tokenizer treats <title/> like <title> (the self-closing
-		// flag means nothing on non-void elements), and so does a parser.
-		kind, rawTag := classify(tagName(raw[1:]))
-		st.rawTag = rawTag
-		if st.template > 0 {
-			if kind == tagTemplate {
-				st.template++
-			}
-			return Pending
-		}
-		switch kind {
-		case tagHTML, tagHead:
-			st.docSeen = true
-			return Pending
-		case tagBody:
-			st.docSeen = true
-			return Injected
-		}
-		if !st.docSeen {
-			return Fragment
-		}
-		switch kind {
-		case tagTemplate:
-			st.template++
-			return Pending
-		case tagHeadOnly:
-			return Pending
-		}
-		return Injected // <script>, or an element that starts the body
-	case html.EndTagToken:
-		kind, _ := classify(tagName(raw[2:]))
-		if st.template > 0 {
-			if kind == tagTemplate {
-				st.template--
-			}
-			return Pending
-		}
-		// Before any doctype, <html>, <head> or <body>, end tags are not
-		// content and say nothing about the document.
-		switch kind {
-		case tagHead, tagBody, tagHTML, tagBr:
-			if st.docSeen {
-				return Injected
-			}
-		}
-	}
-	return Pending
-}
-
-type tagKind uint8
-
-const (
-	tagOther    tagKind = iota // starts the body
-	tagHTML                    // html
-	tagHead                    // head
-	tagBody                    // body
-	tagBr                      // br: its end tag ends the head
-	tagScript                  // script
-	tagTemplate                // template
-	tagHeadOnly                // allowed in the head and not an injection point
-)
-
-// tagName returns the tag name at the start of b (a tag's raw bytes after
-// "<" or "</"), delimited the way the Tokenizer delimits it.
-func tagName(b []byte) []byte {
-	for i, c := range b {
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f', '/', '>':
-			return b[:i]
-		}
-	}
-	return b
-}
-
-// classify returns the kind of a tag name (ASCII case-insensitive) and, for
-// the elements after whose start tag the Tokenizer reads raw text, the
-// element's lower-case name.
-func classify(name []byte) (tagKind, string) {
-	var buf [len("plaintext")]byte
-	if len(name) > len(buf) {
-		return tagOther, ""
-	}
-	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	switch string(buf[:len(name)]) {
-	case "html":
-		return tagHTML, ""
-	case "head":
-		return tagHead, ""
-	case "body":
-		return tagBody, ""
-	case "br":
-		return tagBr, ""
-	case "script":
-		return tagScript, "script"
-	case "template":
-		return tagTemplate, ""
-	case "base", "basefont", "bgsound", "link", "meta":
-		return tagHeadOnly, ""
-	case "noframes":
-		return tagHeadOnly, "noframes"
-	case "noscript":
-		return tagHeadOnly, "noscript"
-	case "style":
-		return tagHeadOnly, "style"
-	case "title":
-		return tagHeadOnly, "title"
-	case "iframe":
-		return tagOther, "iframe"
-	case "noembed":
-		return tagOther, "noembed"
-	case "plaintext":
-		return tagOther, "plaintext"
-	case "textarea":
-		return tagOther, "textarea"
-	case "xmp":
-		return tagOther, "xmp"
-	}
-	return tagOther, ""
-}
-
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f'
-}
-
-// hasNonSpace reports whether b holds a byte other than HTML whitespace. Any
-// such byte, NUL and invalid UTF-8 included, makes a parser start the body.
-func hasNonSpace(b []byte) bool {
-	for _, c := range b {
-		if !isSpace(c) {
-			return true
-		}
-	}
-	return false
-}
-
-// trimOpener drops a trailing "<" or "</" from incomplete text: with more
-// bytes it may turn out to open a tag rather than be text.
-func trimOpener(b []byte) []byte {
-	if bytes.HasSuffix(b, []byte("</")) {
-		return b[:len(b)-2]
-	}
-	return bytes.TrimSuffix(b, []byte("<"))
-}
-
-// tailKind is the kind of incomplete token a scan stopped in, which says
-// which new bytes can possibly end it (see mayProgress).
-type tailKind uint8
-
-const (
-	tailAny     tailKind = iota // unknown or empty: any byte may matter
-	tailSpace                   // whitespace text: a non-whitespace byte
-	tailText                    // text inside a template: a tag opener
-	tailMarkup                  // tag, doctype, bogus comment: a '>'
-	tailComment                 // <!-- comment: "-->" or "--!>"
-	tailRaw                     // raw text of tailTag: "</tailTag" and a delimiter
-)
-
-// shortTail is the length under which an incomplete token is always
-// rescanned rather than classified: "<!" and the two bytes after it, which
-// readMarkupDeclaration peeks at before it knows what the token is ("<!>" is
-// complete only once the byte after it is seen). Past those, every token
-// ends at a byte that mayProgress looks for.
-const shortTail = len("<!--")
-
-// setTail records the kind of the incomplete token that starts at pos; tt is
-// its type, or ErrorToken if the tokenizer returned nothing for it.
-func (r *Rewriter) setTail(data []byte, pos int, st scanState, tt html.TokenType) {
-	r.tailStart, r.tailTag = pos, ""
-	tail := data[pos:]
-	switch {
-	case len(tail) < shortTail:
-		r.tail = tailAny
-	case st.rawTag != "" && tt == html.TextToken:
-		r.tail, r.tailTag = tailRaw, st.rawTag
-	case st.rawTag != "" && tt == html.ErrorToken:
-		// The raw text was empty and its end tag is in progress:
-		// "<title></title lang=en".
-		r.tail = tailMarkup
-	case tt == html.TextToken && st.template > 0:
-		r.tail = tailText
-	case tt == html.TextToken && bytes.IndexByte(tail, '<') < 0:
-		r.tail = tailSpace // not decided, so all whitespace
-	case tt == html.CommentToken && bytes.HasPrefix(tail, []byte("<!--")):
-		r.tail = tailComment
-	case tt == html.CommentToken || tt == html.DoctypeToken ||
-		tt == html.ErrorToken && tail[0] == '<':
-		// A start or end tag in progress comes back as ErrorToken.
-		r.tail = tailMarkup
-	default:
-		r.tail = tailAny
-	}
-}
-
-// mayProgress reports whether the bytes that arrived since the last scan or
-// check could complete the token that scan stopped in (or decide the
-// outcome). It must never say false when a scan would find something new; it
-// may say true needlessly. It looks only at the new bytes (and a few before
-// them), and when it says false it marks them checked, so the cost of a Write
-// stays proportional to its size.
-func (r *Rewriter) mayProgress(data []byte) bool {
-	if r.tail == tailAny || r.mayEnd(data, r.checked) {
-		return true
-	}
-	r.checked = len(data)
-	return false
-}
-
-// mayEnd implements mayProgress for the bytes from offset from on; every
-// pattern it looks for ends at a byte at or after from.
-func (r *Rewriter) mayEnd(data []byte, from int) bool {
-	switch r.tail {
-	case tailSpace:
-		return hasNonSpace(data[from:])
-	case tailMarkup:
-		return bytes.IndexByte(data[from:], '>') >= 0
-	case tailText:
-		// Text ends where '<' is followed by a letter, '/', '!' or '?'.
-		for i := max(from, r.tailStart+1); i < len(data); i++ {
-			if data[i-1] == '<' && isOpener(data[i]) {
-				return true
-			}
-		}
-		return false
-	case tailComment:
-		// readComment ends a comment at "-->", "--!>", or right after
-		// "<!--" or "<!---".
-		start := r.tailStart + len("<!--")
-		for i := from; i < len(data); i++ {
-			if data[i] != '>' {
-				continue
-			}
-			if i == start || i == start+1 && data[start] == '-' ||
-				i-2 >= start && data[i-1] == '-' && data[i-2] == '-' ||
-				i-3 >= start && data[i-1] == '!' && data[i-2] == '-' && data[i-3] == '-' {
-				return true
-			}
-		}
-		return false
-	case tailRaw:
-		// Raw text (and script data, whatever its escapes) ends only at
-		// "</" + tag + one of the delimiters below.
-		n := len("</") + len(r.tailTag)
-		for i := max(from, r.tailStart+n); i < len(data); i++ {
-			switch data[i] {
-			case ' ', '\n', '\r', '\t', '\f', '/', '>':
-				if data[i-n] == '<' && data[i-n+1] == '/' &&
-					equalFoldASCII(data[i-n+2:i], r.tailTag) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return true
-}
-
-func isOpener(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '/' || c == '!' || c == '?'
-}
-
-// equalFoldASCII compares b with the lower-case ASCII string s, ignoring
-// ASCII case in b.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

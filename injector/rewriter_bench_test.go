@@ -47,8 +47,31 @@ func writeChunks(b *testing.B, w io.Writer, page []byte, n int) {
 	}
 }
 
+// rewriterImpl is a Rewriter under benchmark: the head scanner ("scan") or
+// the x/net/html tokenizer it replaced ("tokenizer", oracle_test.go), so
+// that one run reports both side by side.
+type rewriterImpl struct {
+	name string
+	new  func(dst io.Writer) benchWriter
+}
+
+type benchWriter interface {
+	io.Writer
+	Close() error
+	Outcome() Outcome
+}
+
+var rewriterImpls = []rewriterImpl{
+	{"scan", func(dst io.Writer) benchWriter {
+		return NewRewriter(dst, testSnippet, RewriterOptions{Decide: func(Outcome) {}})
+	}},
+	{"tokenizer", func(dst io.Writer) benchWriter {
+		return newTokRewriter(dst, testSnippet, RewriterOptions{Decide: func(Outcome) {}})
+	}},
+}
+
 // BenchmarkRewriter measures a whole response through the Rewriter in
-// 32 KiB writes. Only the ~2 KB head is tokenized, so time and allocations
+// 32 KiB writes. Only the ~2 KB head is scanned, so time and allocations
 // per op should stay flat as the body grows.
 func BenchmarkRewriter(b *testing.B) {
 	for _, s := range []struct {
@@ -56,36 +79,56 @@ func BenchmarkRewriter(b *testing.B) {
 		size int
 	}{{"10KB", 10 << 10}, {"100KB", 100 << 10}, {"1MB", 1 << 20}, {"100MB", 100 << 20}} {
 		page := benchPage(s.size) // generated once, reused by every iteration
-		b.Run(s.name, func(b *testing.B) {
-			b.SetBytes(int64(len(page)))
-			b.ReportAllocs()
-			for b.Loop() {
-				r := NewRewriter(io.Discard, testSnippet, RewriterOptions{Decide: func(Outcome) {}})
-				writeChunks(b, r, page, 32<<10)
-				if err := r.Close(); err != nil || r.Outcome() != Injected {
-					b.Fatalf("Close() = %v, outcome %v", err, r.Outcome())
+		for _, impl := range rewriterImpls {
+			b.Run(s.name+"/"+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(page)))
+				b.ReportAllocs()
+				for b.Loop() {
+					r := impl.new(io.Discard)
+					writeChunks(b, r, page, 32<<10)
+					if err := r.Close(); err != nil || r.Outcome() != Injected {
+						b.Fatalf("Close() = %v, outcome %v", err, r.Outcome())
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // BenchmarkRewriterSmallWrites measures the scan when the head arrives in
-// small writes (a chunked upstream that flushes often): the scan resumes
-// from the last complete token instead of starting over.
+// small writes (a chunked upstream that flushes often).
 func BenchmarkRewriterSmallWrites(b *testing.B) {
 	page := benchPage(10 << 10)
 	for _, n := range []int{1, 64, 512} {
-		b.Run(fmt.Sprintf("%dB", n), func(b *testing.B) {
-			b.SetBytes(int64(len(page)))
-			b.ReportAllocs()
-			for b.Loop() {
-				r := NewRewriter(io.Discard, testSnippet, RewriterOptions{})
-				writeChunks(b, r, page, n)
-				if err := r.Close(); err != nil || r.Outcome() != Injected {
-					b.Fatalf("Close() = %v, outcome %v", err, r.Outcome())
+		for _, impl := range rewriterImpls {
+			b.Run(fmt.Sprintf("%dB/%s", n, impl.name), func(b *testing.B) {
+				b.SetBytes(int64(len(page)))
+				b.ReportAllocs()
+				for b.Loop() {
+					r := impl.new(io.Discard)
+					writeChunks(b, r, page, n)
+					if err := r.Close(); err != nil || r.Outcome() != Injected {
+						b.Fatalf("Close() = %v, outcome %v", err, r.Outcome())
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// BenchmarkHeadScan measures the head scanner alone over benchHead: the goal
+// is 0 allocations per page.
+func BenchmarkHeadScan(b *testing.B) {
+	head := []byte(benchHead)
+	b.SetBytes(int64(len(head)))
+	b.ReportAllocs()
+	var s headScanner
+	for b.Loop() {
+		s = headScanner{}
+		s.feed(head, false)
+		if s.outcome != Injected {
+			b.Fatalf("outcome %v", s.outcome)
+		}
+		s.release()
 	}
 }

@@ -10,7 +10,8 @@ import (
 // is the input, or the input with the snippet inserted once before a tag or
 // text token (and then the outcome is Injected); the result does not depend
 // on how the body is split into Writes; it never panics. chunk picks the
-// split: 0 is one byte per Write, otherwise random sizes up to chunk. Each
+// split: 0 is one byte per Write, otherwise random sizes up to chunk; the
+// charset lookahead (RewriterOptions.FindCharset) must not change it. Each
 // input also runs with a small scan window, derived from chunk, so the
 // window limit is exercised.
 //
@@ -37,6 +38,13 @@ func FuzzRewriter(f *testing.F) {
 			if o2 != o || !bytes.Equal(split, whole) {
 				t.Fatalf("window %d: whole write gives %v %q; chunks %v give %v %q",
 					window, o, whole, chunks, o2, split)
+			}
+			// Looking ahead for a <meta> charset may delay the decision,
+			// never change it.
+			cs, o3 := runRewriterCharset(t, page, window, chunks, oracle, true)
+			if o3 != o || !bytes.Equal(cs, whole) {
+				t.Fatalf("window %d, FindCharset: chunks %v give %v %q, want %v %q",
+					window, chunks, o3, cs, o, whole)
 			}
 		}
 	})

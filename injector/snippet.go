@@ -1,20 +1,26 @@
 package injector
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Settings are the trusted values the edge puts into window.intercomSettings.
-// Only these reach the page as plain settings: email, name and custom
-// attributes travel inside IntercomUserJWT, as Intercom recommends, so that a
-// page script cannot read or alter them apart from the signed token.
+// Only these reach the page as plain settings: custom attributes travel
+// inside IntercomUserJWT, as Intercom recommends, so that a page script
+// cannot read or alter them apart from the signed token. Email and Name,
+// when the edge knows them, are also handed over so that they are locked
+// like the identity keys: the page cannot boot the Messenger with a
+// different, unsigned email or name.
 type Settings struct {
 	AppID, APIBase, UserID            string
+	Email, Name                       string // optional ("" = not locked)
 	IntercomUserJWT                   string
 	SalesforceIdentityToken, UserHash string // optional ("" = omitted)
 }
@@ -47,104 +53,123 @@ type SnippetOptions struct {
 // is not set: 80% of the one-hour default token lifetime.
 const DefaultRefreshIn = 48 * time.Minute
 
-// The script sources, embedded so the JavaScript stays readable and
-// testable on its own; compacted once at init (see compactJS).
-var (
-	//go:embed snippet.js
-	snippetSource string
-	//go:embed snippet_shutdown.js
-	shutdownSource string
+// The shipped scripts are generated: tools/snippet/build.mjs bundles and
+// minifies snippet.js, snippet_common.js and snippet_shutdown.js with a
+// pinned esbuild into snippet_gen.json, which is committed and embedded
+// here. TestSnippetGenerated fails when a source no longer matches the
+// hashes recorded in it.
+//
+//go:generate sh -c "cd ../tools/snippet && { test -d node_modules/esbuild || npm ci --no-audit --no-fund --prefer-offline; } && node build.mjs"
+//go:embed snippet_gen.json
+var generatedJSON []byte
 
-	// snippetPrefix is the function expression plus the opening "(" of its
-	// call; ScriptBody appends the two JSON arguments and snippetSuffix.
-	snippetPrefix  = compactJS(snippetSource) + "("
-	shutdownScript = compactJS(shutdownSource)
-)
-
-const snippetSuffix = ");"
-
-// compactJS drops whole-line // comments, then all whitespace outside
-// string literals except one space between two identifier characters (or
-// between "+ +" and "- -"). It is deliberately small (no full tokenizer: no
-// regex literals, no template literals, no trailing comments, explicit
-// semicolons), which is why snippet.js follows the build rules written at its
-// top; TestSnippetSourceRules enforces them and the Node tests run the
-// compacted output.
-func compactJS(src string) string {
-	var code strings.Builder
-	code.Grow(len(src))
-	for line := range strings.Lines(src) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "//") {
-			continue
-		}
-		code.WriteString(line)
-		code.WriteByte('\n')
-	}
-	in := code.String()
-	out := make([]byte, 0, len(in))
-	var quote byte // the quote of the string literal we are in, or 0
-	for i := 0; i < len(in); i++ {
-		c := in[i]
-		switch {
-		case quote != 0:
-			out = append(out, c)
-			if c == '\\' && i+1 < len(in) {
-				i++
-				out = append(out, in[i])
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-			out = append(out, c)
-		case c == ' ' || c == '\t' || c == '\n':
-			if len(out) == 0 || i+1 >= len(in) {
-				continue
-			}
-			p, n := out[len(out)-1], in[i+1]
-			if isIdentChar(p) && isIdentChar(n) || (p == '+' || p == '-') && n == p {
-				out = append(out, ' ')
-			}
-		default:
-			out = append(out, c)
-		}
-	}
-	return strings.TrimSpace(string(out))
+// generatedSnippet is the shape of snippet_gen.json.
+type generatedSnippet struct {
+	Esbuild  string            `json:"esbuild"`
+	Sources  map[string]string `json:"sources"` // input path -> SHA-256 (hex)
+	Shutdown string            `json:"shutdown"`
+	// Variants are indexed by the feature bits of snippetVariant. Each is
+	// the minified snippet cut where the settings and the options go.
+	Variants []snippetPieces `json:"variants"`
 }
 
-func isIdentChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '$'
+type snippetPieces struct {
+	Features string `json:"features"`
+	Prefix   string `json:"prefix"`
+	Between  string `json:"between"`
+	Suffix   string `json:"suffix"`
+}
+
+// Feature bits of a variant, in the order build.mjs numbers them.
+const (
+	featureLoader = 1 << iota
+	featureRefresh
+	featureSalesforce
+	featureShutdown
+	featureCount = 4
+)
+
+var (
+	generated      = mustParseGenerated(generatedJSON)
+	shutdownScript = generated.Shutdown
+)
+
+func mustParseGenerated(data []byte) generatedSnippet {
+	var g generatedSnippet
+	if err := json.Unmarshal(data, &g); err != nil {
+		panic("injector: snippet_gen.json: " + err.Error())
+	}
+	if len(g.Variants) != 1<<featureCount || g.Shutdown == "" {
+		panic("injector: snippet_gen.json is incomplete; run go generate ./injector")
+	}
+	return g
+}
+
+// snippetVariant picks the smallest script that can do what the page
+// needs: code for the loader, the refresh, Salesforce and the shutdown is
+// left out of pages that cannot use it.
+func snippetVariant(s Settings, opts SnippetOptions) *snippetPieces {
+	bits := 0
+	if opts.Loader {
+		bits |= featureLoader
+	}
+	if opts.Endpoint != "" {
+		bits |= featureRefresh
+	}
+	if s.SalesforceIdentityToken != "" {
+		bits |= featureSalesforce
+	}
+	if opts.Shutdown {
+		bits |= featureShutdown
+	}
+	return &generated.Variants[bits]
 }
 
 // ScriptBody returns the JavaScript for the page (without the <script> tag):
 // it gives the page window.intercomSettings with app_id, api_base, user_id,
-// intercom_user_jwt and, when set, salesforce_identity_token and user_hash
-// (api_base and intercom_user_jwt are omitted when empty), and keeps them
-// authoritative whatever the page's own code does. The result is ASCII-only
-// and safe inside a <script> element, so its CSP hash does not depend on the
-// page's encoding.
+// intercom_user_jwt and, when set, email, name, salesforce_identity_token and
+// user_hash (api_base and intercom_user_jwt are omitted when empty), and
+// keeps them authoritative whatever the page's own code does. The result is
+// ASCII-only and safe inside a <script> element, so its CSP hash does not
+// depend on the page's encoding. The code is the generated variant with
+// only the features the page can use (see snippetVariant).
 //
 // With an empty s.UserID there is no identity to hand over: the result is
 // the small shutdown-only script when opts.Shutdown is set, else nil
 // (nothing to inject).
 //
-// Behaviour in the browser, whatever order the page's code runs in:
+// Behaviour in the browser, whatever order the page's code runs in (the
+// built-ins the script relies on are captured when it starts, so a page that
+// later patches Reflect.apply, Object.defineProperty, JSON or fetch does not
+// change it):
 //
-//   - window.intercomSettings is an accessor: an object the page assigns
-//     (before or after the script, or with a top-level var) keeps its own
-//     keys, but the trusted keys are accessors on it that read the trusted
-//     values and ignore writes.
-//   - window.Intercom is an accessor whose getter returns a Proxy around the
-//     function last assigned (the loader's queue, the widget): 'boot' and
-//     'update' calls get the trusted keys, also 'update' with no argument.
+//   - window.intercomSettings is a non-configurable accessor. An object the
+//     page assigns (before or after the script, or with a top-level var) is
+//     copied, keys and values, into an object of the script's own (the
+//     page's could be a Proxy that lies); on it, and on the page's object
+//     where possible, the trusted keys are non-configurable accessors that
+//     read the trusted values and ignore writes. Keys the page adds later
+//     through window.intercomSettings are kept; keys it adds to its own
+//     object after assigning it are not seen.
+//   - window.Intercom is a non-configurable accessor whose getter returns a
+//     Proxy around the function last assigned (the loader's queue, the
+//     widget): 'boot' and 'update' calls get the trusted keys, also 'update'
+//     with no argument, merged into a fresh object as own data properties
+//     (a setter on Object.prototype never sees them).
+//   - An explicit Intercom('shutdown') by the page ends the edge identity
+//     for this page: it reaches the widget, and later calls (an SPA that
+//     logs out and boots anonymous) pass through as the page wrote them,
+//     until the next page load.
 //   - Shutdown: the first function assigned to window.Intercom is called
 //     with 'shutdown' before anything else reaches it (on the loader's queue
 //     that makes it the first queued call); Salesforce's
 //     userVerificationAPI.clearSession(true) runs on the first
 //     onEmbeddedMessagingReady.
-//   - Endpoint: after RefreshIn, GET the endpoint (same-origin credentials,
-//     no-store); on 200 the trusted values are replaced,
+//   - Endpoint: after RefreshIn, GET location.origin + Endpoint (never a
+//     path relative to a <base>) with credentials and mode 'same-origin',
+//     redirect 'error' and cache 'no-store'; on 200 for the same user_id,
+//     the token values that were present at boot (intercom_user_jwt,
+//     salesforce_identity_token, user_hash) are replaced and nothing else,
 //     Intercom('update', {intercom_user_jwt}) is called (the proxy adds the
 //     rest), Salesforce gets the new token if it is ready, and the next
 //     refresh comes at 80% of the time left until expires_at, measured
@@ -154,18 +179,16 @@ func isIdentChar(c byte) bool {
 //     Intercom('shutdown') and clearSession(true), drops the identity from
 //     the settings and stops; other failures are retried 5 times (2 s, 4 s,
 //     8 s, 16 s, 32 s) and then given up.
-//     On onEmbeddedMessagingIdentityTokenExpired it fetches a fresh token for
-//     userVerificationAPI.setIdentityToken, at most 3 attempts until the
-//     event has been quiet for 60 s; without Endpoint it hands Salesforce
-//     the page's token once.
+//     On onEmbeddedMessagingIdentityTokenExpired it refreshes at once and
+//     hands the fresh token to userVerificationAPI.setIdentityToken, at most
+//     3 attempts until the event has been quiet for 60 s; without Endpoint
+//     it hands Salesforce the page's token once.
 //
-// For browser tests the script keeps window.__intercomEdge =
-// {refreshes, refreshFailures, sfAttempts, sfTokens, sfClears, shutdowns,
-// loader, log}: counters of successful refreshes, failed refresh attempts,
-// answered Salesforce expiry events, setIdentityToken calls, clearSession
-// calls, Intercom('shutdown') calls made by the script, whether the script
-// installed the loader, and the last 50 log entries (short event names,
-// never a token).
+// For tests and support the script keeps window.__intercomEdge =
+// {loader, log}: loader is true once the script installed the loader; log
+// lists short event names, never a token: shutdown (a shutdown made by the
+// script), sf:ask (a Salesforce expiry event answered), refresh, retry (a
+// failed refresh), error.
 func ScriptBody(s Settings, opts SnippetOptions) []byte {
 	if s.UserID == "" && !opts.Shutdown {
 		return nil
@@ -179,8 +202,10 @@ func ScriptBodySize(s Settings, opts SnippetOptions) int {
 	if s.UserID == "" {
 		return len(shutdownScript)
 	}
-	return len(snippetPrefix) + len(snippetSuffix) + 160 +
+	v := snippetVariant(s, opts)
+	return len(v.Prefix) + len(v.Between) + len(v.Suffix) + 180 +
 		jsonStrCap(s.AppID) + jsonStrCap(s.APIBase) + jsonStrCap(s.UserID) +
+		jsonStrCap(s.Email) + jsonStrCap(s.Name) +
 		jsonStrCap(s.IntercomUserJWT) + jsonStrCap(s.SalesforceIdentityToken) +
 		jsonStrCap(s.UserHash) + jsonStrCap(opts.Endpoint)
 }
@@ -196,7 +221,8 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 		}
 		return dst
 	}
-	b := append(dst, snippetPrefix...)
+	v := snippetVariant(s, opts)
+	b := append(dst, v.Prefix...)
 
 	b = append(b, `{"app_id":`...)
 	b = appendJSString(b, s.AppID)
@@ -206,6 +232,14 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 	}
 	b = append(b, `,"user_id":`...)
 	b = appendJSString(b, s.UserID)
+	if s.Email != "" {
+		b = append(b, `,"email":`...)
+		b = appendJSString(b, s.Email)
+	}
+	if s.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendJSString(b, s.Name)
+	}
 	if s.IntercomUserJWT != "" {
 		b = append(b, `,"intercom_user_jwt":`...)
 		b = appendJSString(b, s.IntercomUserJWT)
@@ -219,9 +253,9 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 		b = appendJSString(b, s.UserHash)
 	}
 
-	b = append(b, `},{"loader":`...)
-	b = strconv.AppendBool(b, opts.Loader)
-	b = append(b, `,"endpoint":`...)
+	b = append(b, '}')
+	b = append(b, v.Between...)
+	b = append(b, `{"path":`...)
 	b = appendJSString(b, opts.Endpoint)
 	b = append(b, `,"refresh_in":`...)
 	refresh := opts.RefreshIn
@@ -229,10 +263,13 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 		refresh = DefaultRefreshIn
 	}
 	b = strconv.AppendInt(b, refresh.Milliseconds(), 10)
-	b = append(b, `,"shutdown":`...)
-	b = strconv.AppendBool(b, opts.Shutdown)
+	if opts.Shutdown {
+		// Only a mark for tests and support: the shutdown is the variant's
+		// code.
+		b = append(b, `,"shutdown":true`...)
+	}
 	b = append(b, '}')
-	return append(b, snippetSuffix...)
+	return append(b, v.Suffix...)
 }
 
 // jsonStrCap is the room a JSON string usually takes: quotes, key and a
@@ -261,6 +298,79 @@ func AppendScriptTag(dst, body []byte, nonce string) []byte {
 	}
 	dst = append(dst, body...)
 	return append(dst, "</script>"...)
+}
+
+// The CDATA wrapping of a script in an XHTML document (application/xhtml+xml,
+// parsed as XML): the body's "<" and "&" are then text, not markup. The
+// markers sit behind "//" so that the element still runs if the document is
+// ever parsed as HTML.
+const (
+	xhtmlOpen  = "//<![CDATA[\n"
+	xhtmlClose = "\n//]]>"
+)
+
+// IsXHTML reports whether a Content-Type is application/xhtml+xml, which
+// browsers parse as XML: the injected element must then be well-formed XML
+// (AppendXHTMLScriptTag) and its CSP hash is over XHTMLScriptText.
+func IsXHTML(contentType string) bool {
+	base, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(base), "application/xhtml+xml")
+}
+
+// AppendXHTMLScriptTag is AppendScriptTag for an XHTML page: the body goes
+// inside "//<![CDATA[" … "//]]>", and a "]]>" inside it (ScriptBody never
+// has one; this is for any body) is split across two CDATA sections, so
+// the element's text is still exactly XHTMLScriptText(body).
+func AppendXHTMLScriptTag(dst, body []byte, nonce string) []byte {
+	if validNonce(nonce) {
+		dst = append(dst, `<script nonce="`...)
+		dst = append(dst, nonce...)
+		dst = append(dst, `">`...)
+	} else {
+		dst = append(dst, "<script>"...)
+	}
+	dst = append(dst, xhtmlOpen...)
+	for {
+		i := bytes.Index(body, []byte("]]>"))
+		if i < 0 {
+			break
+		}
+		dst = append(dst, body[:i+2]...)
+		dst = append(dst, "]]><![CDATA["...)
+		body = body[i+2:]
+	}
+	dst = append(dst, body...)
+	dst = append(dst, xhtmlClose...)
+	return append(dst, "</script>"...)
+}
+
+// AppendScriptElement appends the script element for a page of either
+// kind: AppendXHTMLScriptTag when xhtml (see IsXHTML), else AppendScriptTag.
+func AppendScriptElement(dst, body []byte, nonce string, xhtml bool) []byte {
+	if xhtml {
+		return AppendXHTMLScriptTag(dst, body, nonce)
+	}
+	return AppendScriptTag(dst, body, nonce)
+}
+
+// ScriptText returns the text of the element AppendScriptElement writes, the
+// input of its CSP hash: body itself for HTML, XHTMLScriptText for XHTML.
+func ScriptText(body []byte, xhtml bool) []byte {
+	if xhtml {
+		return XHTMLScriptText(body)
+	}
+	return body
+}
+
+// XHTMLScriptText returns the text an XML parser gives the element that
+// AppendXHTMLScriptTag writes: the CDATA markers are markup, the "//" before
+// them and the newlines are text. This is what the browser runs and what a
+// CSP hash must cover.
+func XHTMLScriptText(body []byte) []byte {
+	text := make([]byte, 0, len(body)+6)
+	text = append(text, "//\n"...)
+	text = append(text, body...)
+	return append(text, "\n//"...)
 }
 
 // validNonce reports whether v matches CSP's base64-value grammar:

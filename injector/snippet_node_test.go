@@ -1,3 +1,7 @@
+//go:build node
+
+// The snippet's behaviour tests run the generated script in Node
+// (testdata/snippet/harness.js): go test -tags node ./injector/
 package injector
 
 import (
@@ -37,14 +41,10 @@ type nodeResult struct {
 	Settings       map[string]any `json:"settings"`
 	TypeofIntercom string         `json:"typeofIntercom"`
 	Edge           *struct {
-		Refreshes       int      `json:"refreshes"`
-		RefreshFailures int      `json:"refreshFailures"`
-		SFAttempts      int      `json:"sfAttempts"`
-		SFTokens        int      `json:"sfTokens"`
-		SFClears        int      `json:"sfClears"`
-		Shutdowns       int      `json:"shutdowns"`
-		Loader          bool     `json:"loader"`
-		Log             []string `json:"log"`
+		Loader bool     `json:"loader"`
+		Log    []string `json:"log"`
+		// Counted from the log.
+		Refreshes, RefreshFailures, SFAttempts, Shutdowns int `json:"-"`
 	} `json:"edge"`
 	Errors []string       `json:"errors"`
 	Extra  map[string]any `json:"extra"`
@@ -102,12 +102,22 @@ func runScenario(t *testing.T, scenario string, s Settings, opts SnippetOptions)
 		t.Fatal("window.__intercomEdge missing")
 	}
 	for _, entry := range r.Edge.Log {
+		switch entry {
+		case "refresh":
+			r.Edge.Refreshes++
+		case "retry":
+			r.Edge.RefreshFailures++
+		case "sf:ask":
+			r.Edge.SFAttempts++
+		case "shutdown":
+			r.Edge.Shutdowns++
+		}
 		for _, secret := range []string{s.IntercomUserJWT, s.SalesforceIdentityToken, s.UserHash, "jwt-", "sf-"} {
 			if secret != "" && strings.Contains(entry, secret) {
 				t.Errorf("log entry %q contains a token", entry)
 			}
 		}
-		if strings.HasPrefix(entry, "error:") {
+		if strings.HasPrefix(entry, "error") {
 			t.Errorf("script logged %q", entry)
 		}
 	}
@@ -118,6 +128,7 @@ func runScenario(t *testing.T, scenario string, s Settings, opts SnippetOptions)
 func trusted(s Settings) map[string]any {
 	m := map[string]any{"app_id": s.AppID, "user_id": s.UserID}
 	for k, v := range map[string]string{"api_base": s.APIBase, "intercom_user_jwt": s.IntercomUserJWT,
+		"email": s.Email, "name": s.Name,
 		"salesforce_identity_token": s.SalesforceIdentityToken, "user_hash": s.UserHash} {
 		if v != "" {
 			m[k] = v
@@ -150,6 +161,10 @@ func TestSnippetBehaviour(t *testing.T) {
 	sfSettings := base
 	sfSettings.SalesforceIdentityToken = testSFToken
 	endpoint := SnippetOptions{Endpoint: "/intercom/jwt", RefreshIn: 5 * time.Second}
+	withTokens := sfSettings
+	withTokens.UserHash = testHash
+	emailSettings := base
+	emailSettings.Email, emailSettings.Name = "jane@example.com", "Jane"
 
 	tests := []struct {
 		scenario string
@@ -161,6 +176,7 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "initial settings", r.Extra["initial"], tb)
 			eq(t, "settings", r.Settings, with(tb, "custom", "keep", "other", float64(1)))
 			eq(t, "settings after delete", r.Extra["heldAfterDelete"], with(tb, "custom", "keep", "other", float64(1)))
+			eq(t, "strict-mode delete of a trusted key refused", r.Extra["deleteThrew"], true)
 		}},
 		{"settings_reference", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
 			eq(t, "user_id read from the page's own reference", r.Extra["heldUserID"], base.UserID)
@@ -224,9 +240,11 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "fetches at RefreshIn", r.Extra["fetchesAtDue"], float64(1))
 			eq(t, "fetches at 79 s (80% of 100 s not reached)", r.Extra["fetchesAt79s"], float64(1))
 			eq(t, "fetches at 81 s", r.Extra["fetchesAt81s"], float64(2))
-			eq(t, "fetch url", r.Fetches[0].URL, "/intercom/jwt")
-			eq(t, "fetch init", r.Fetches[0].Init, map[string]any{"credentials": "same-origin", "cache": "no-store",
-				"headers": map[string]any{"Accept": "application/json"}})
+			// The page's own origin, never a path relative to a <base>;
+			// no redirects, no credentials or responses across origins.
+			eq(t, "fetch url", r.Fetches[0].URL, "https://app.example.test/intercom/jwt")
+			eq(t, "fetch init", r.Fetches[0].Init, map[string]any{"credentials": "same-origin", "mode": "same-origin",
+				"redirect": "error", "cache": "no-store"})
 			eq(t, "calls", r.methods(), []string{"boot/auto", "update/live", "update/live"})
 			eq(t, "first update", r.Calls[1].Arg, with(tb, "intercom_user_jwt", "jwt-2"))
 			eq(t, "second update", r.Calls[2].Arg, with(tb, "intercom_user_jwt", "jwt-3"))
@@ -241,7 +259,6 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "salesforce", len(r.SF), 1)
 			eq(t, "clearSession", r.SF[0].Method+"/"+toString(r.SF[0].Arg), "clearSession/true")
 			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
-			eq(t, "sfClears", r.Edge.SFClears, 1)
 			eq(t, "settings", r.Settings, map[string]any{"app_id": testAppID, "api_base": testAPIBase})
 		}},
 		{"refresh_neterr", base, endpoint, func(t *testing.T, r *nodeResult) {
@@ -271,7 +288,7 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "fetches while the event keeps firing", r.Extra["fetchesWhileNoisy"], float64(3))
 			eq(t, "fetches after 60 s of quiet", r.Extra["fetchesAfterQuiet"], float64(4))
 			eq(t, "sfAttempts", r.Edge.SFAttempts, 4)
-			eq(t, "sfTokens", r.Edge.SFTokens, 4)
+			eq(t, "setIdentityToken calls", len(r.SF), 4)
 			for i, c := range r.SF {
 				eq(t, "salesforce call", c.Method, "setIdentityToken")
 				eq(t, "salesforce arg", c.Arg, map[string]any{"identityTokenType": "JWT",
@@ -303,7 +320,67 @@ func TestSnippetBehaviour(t *testing.T) {
 			eq(t, "widgets (no loader of ours)", r.Widgets, 1)
 			eq(t, "salesforce", len(r.SF), 1)
 			eq(t, "shutdowns", r.Edge.Shutdowns, 1)
-			eq(t, "sfClears", r.Edge.SFClears, 1)
+		}},
+		{"refresh_widen", base, endpoint, func(t *testing.T, r *nodeResult) {
+			// Only intercom_user_jwt was present at boot: the response's
+			// app_id, api_base, user_hash, Salesforce token and email are
+			// ignored.
+			eq(t, "calls", r.methods(), []string{"boot/auto", "update/live"})
+			eq(t, "update", r.Calls[1].Arg, with(tb, "intercom_user_jwt", "jwt-2"))
+			eq(t, "settings", r.Settings, with(tb, "intercom_user_jwt", "jwt-2"))
+		}},
+		{"refresh_widen", withTokens, endpoint, func(t *testing.T, r *nodeResult) {
+			// All three tokens were present at boot: all three refresh.
+			want := with(trusted(withTokens), "intercom_user_jwt", "jwt-2", "user_hash", "evil-hash",
+				"salesforce_identity_token", "evil-sf")
+			eq(t, "settings", r.Settings, want)
+			eq(t, "update", r.Calls[1].Arg, want)
+		}},
+		{"redefine", emailSettings, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "attempts", r.Extra["tries"], map[string]any{"defineSettings": "TypeError", "deleteSettings": "TypeError",
+				"defineIntercom": "TypeError", "deleteIntercom": "TypeError", "defineKey": "TypeError"})
+			locked := map[string]any{"configurable": false, "accessor": true}
+			eq(t, "descriptors", r.Extra["descriptors"], map[string]any{"intercomSettings": locked, "Intercom": locked, "user_id": locked})
+			te := trusted(emailSettings)
+			eq(t, "calls", r.methods(), []string{"boot/queue"})
+			eq(t, "boot: edge email and name, not the page's", r.Calls[0].Arg, te)
+			eq(t, "settings", r.Settings, with(te, "custom", "keep"))
+		}},
+		{"settings_proxy", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"boot/auto"})
+			eq(t, "auto boot from the settings", r.Calls[0].Arg, with(tb, "custom", "held"))
+			eq(t, "settings", r.Settings, with(tb, "custom", "held"))
+			eq(t, "the page's own object, locked behind its proxy", r.Extra["heldUserID"], base.UserID)
+		}},
+		{"queue_push", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "pushed through window.Intercom.q: a copy", r.Extra["queuedThroughProxy"], float64(0))
+			eq(t, "queued", r.Extra["queued"], float64(2))
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/queue"})
+			eq(t, "boot pushed into the queue", r.Calls[0].Arg, with(tb, "custom", float64(1)))
+			eq(t, "update pushed as an array-like", r.Calls[1].Arg, tb)
+		}},
+		{"boot_proxy", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			// The method object answers 'show' first, then 'boot': the
+			// widget gets the string the snippet judged.
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/queue", "show/queue"})
+			eq(t, "boot from a Proxy that throws on inspection", r.Calls[0].Arg, tb)
+			eq(t, "update from a Proxy that lies", r.Calls[1].Arg, with(tb, "custom", float64(2)))
+		}},
+		{"prototype_traps", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
+			eq(t, "setters on Object.prototype reached", r.Extra["stolen"], []any{})
+			eq(t, "calls", r.methods(), []string{"boot/queue", "update/live"})
+			eq(t, "boot", r.Calls[0].Arg, with(tb, "custom", float64(1)))
+			eq(t, "update", r.Calls[1].Arg, with(tb, "custom", float64(2)))
+			eq(t, "settings", r.Settings, with(tb, "custom", "keep"))
+		}},
+		{"page_shutdown", base, endpoint, func(t *testing.T, r *nodeResult) {
+			eq(t, "calls", r.methods(), []string{"boot/queue", "shutdown/live", "boot/live", "update/live"})
+			eq(t, "boot before", r.Calls[0].Arg, with(tb, "custom", float64(1)))
+			eq(t, "anonymous boot, as the page wrote it", r.Calls[2].Arg, map[string]any{"app_id": "x"})
+			eq(t, "update, as the page wrote it", r.Calls[3].Arg, map[string]any{"user_id": "next-user"})
+			eq(t, "no refresh after the page's shutdown", len(r.Fetches), 0)
+			eq(t, "shutdowns by the script", r.Edge.Shutdowns, 0)
+			eq(t, "settings", r.Extra["settingsAfterShutdown"], map[string]any{"app_id": testAppID, "api_base": testAPIBase, "user_id": "next-user"})
 		}},
 		{"hostile", base, SnippetOptions{}, func(t *testing.T, r *nodeResult) {
 			eq(t, "settings after null and 5", r.Extra["settingsAfterNull"], tb)

@@ -2,64 +2,47 @@
 // still holds a previous user's Messenger session (ScriptBody with an empty
 // UserID and SnippetOptions.Shutdown). It carries no settings and no loader:
 // the first function the page (or the widget) assigns to window.Intercom is
-// called with 'shutdown' before anything else reaches it, and Salesforce's
-// session is cleared once Enhanced Chat is ready. Same build rules as
-// snippet.js.
-(function () {
-  'use strict';
-  var w = window;
-  var E = {refreshes: 0, refreshFailures: 0, sfAttempts: 0, sfTokens: 0, sfClears: 0, shutdowns: 0, loader: false, log: []};
-  try {
-    Object.defineProperty(w, '__intercomEdge', {value: E});
-  } catch (e) {}
-  try {
-    var fn;
-    var pending = true;
-    var deliver = function (f) {
-      if (pending && typeof f === 'function') {
-        try {
-          f('shutdown');
-          pending = false;
-          E.shutdowns++;
-          E.log.push('shutdown');
-        } catch (e) {
-          E.log.push('error:shutdown');
-        }
-      }
-    };
-    var prev = w.Intercom;
-    if (typeof prev === 'function') {
-      fn = prev;
-      deliver(fn);
-    }
-    if (pending) {
-      Object.defineProperty(w, 'Intercom', {configurable: true, enumerable: true, get: function () {
-        return fn;
-      }, set: function (v) {
-        deliver(v);
-        fn = v;
-        if (!pending) {
+// called with 'shutdown' before anything else reaches it, then
+// window.Intercom is a plain property again; Salesforce's session is cleared
+// once Enhanced Chat is ready.
+import {
+  clearSalesforceSoon,
+  defineProperty,
+  deliverShutdown,
+  isShutdownPending,
+  oops,
+  publishEdge,
+  requestShutdown,
+  watchSalesforceReady,
+  win,
+} from './snippet_common.js';
+
+function interceptUntilShutdown() {
+  let current = win.Intercom;
+  deliverShutdown(current);
+  if (isShutdownPending()) {
+    defineProperty(win, 'Intercom', {
+      __proto__: null,
+      configurable: true,
+      get: () => current,
+      set: (value) => {
+        current = value;
+        deliverShutdown(value);
+        if (!isShutdownPending()) {
           // Done: back to a plain property, the page sees no difference.
-          Object.defineProperty(w, 'Intercom', {configurable: true, enumerable: true, writable: true, value: v});
+          defineProperty(win, 'Intercom', {__proto__: null, configurable: true, enumerable: true, writable: true, value});
         }
-      }});
-    }
-    var cleared = false;
-    w.addEventListener('onEmbeddedMessagingReady', function () {
-      try {
-        var b = w.embeddedservice_bootstrap;
-        var api = b && b.userVerificationAPI;
-        if (!cleared && api && typeof api.clearSession === 'function') {
-          cleared = true;
-          api.clearSession(true);
-          E.sfClears++;
-          E.log.push('sf:clear');
-        }
-      } catch (e) {
-        E.log.push('error:sf:clear');
-      }
+      },
     });
-  } catch (e) {
-    E.log.push('error:init');
   }
-})();
+}
+
+try {
+  publishEdge();
+  requestShutdown();
+  watchSalesforceReady();
+  clearSalesforceSoon();
+  interceptUntilShutdown();
+} catch {
+  oops();
+}

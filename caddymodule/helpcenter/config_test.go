@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -66,9 +67,9 @@ func TestHelpCenterSettings(t *testing.T) {
 	}
 }
 
-// helpCenterConfigErrors are configurations that must be refused, with a
+// configErrors are configurations that must be refused, with a
 // fragment of the message (which names the sub-directive).
-var helpCenterConfigErrors = []struct {
+var configErrors = []struct {
 	name string
 	hc   HelpCenter
 	want string
@@ -104,11 +105,14 @@ var helpCenterConfigErrors = []struct {
 	{"app_domain long label", HelpCenter{Region: "us", AppDomain: strings.Repeat("a", 64) + ".example.com"}, "is not a host name"},
 	{"forward_cookies unknown", HelpCenter{Region: "us", AppDomain: "app.example.com", ForwardCookies: "none"}, `forward_cookies: unknown value "none": want intercom`},
 	{"forward_cookies case", HelpCenter{Region: "us", AppDomain: "app.example.com", ForwardCookies: "All"}, `forward_cookies: unknown value "All"`},
+	{"strip_headers wildcard", HelpCenter{Region: "us", AppDomain: "app.example.com", StripHeaders: []string{"X-Auth-*"}}, `strip_headers: "X-Auth-*" is not a header name`},
+	{"strip_headers empty name", HelpCenter{Region: "us", AppDomain: "app.example.com", StripHeaders: []string{""}}, `strip_headers: "" is not a header name`},
+	{"strip_headers Host", HelpCenter{Region: "us", AppDomain: "app.example.com", StripHeaders: []string{"Remote-User", "HOST"}}, "strip_headers: Host cannot be stripped"},
 	{"origin_ca with http origin", HelpCenter{Origin: "http://localhost:8080", AppDomain: "app.example.com", OriginCA: "/ca.pem"}, "origin_ca: only applies to an https:// origin"},
 }
 
 func TestHelpCenterValidateRejects(t *testing.T) {
-	for _, tt := range helpCenterConfigErrors {
+	for _, tt := range configErrors {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.hc.Validate()
 			if err == nil {
@@ -146,7 +150,7 @@ func TestHelpCenterProvisionRejects(t *testing.T) {
 		{"origin_ca without certificate", HelpCenter{Origin: "https://localhost:8443", AppDomain: "app.example.com", OriginCA: noCert}, "origin_ca: " + noCert + " contains no PEM CERTIFICATE block"},
 		{"origin_ca bad certificate", HelpCenter{Origin: "https://localhost:8443", AppDomain: "app.example.com", OriginCA: badCert}, "origin_ca: " + badCert + ": x509"},
 	}
-	for _, e := range helpCenterConfigErrors {
+	for _, e := range configErrors {
 		tests = append(tests, tc(e))
 	}
 
@@ -211,7 +215,7 @@ func TestHelpCenterUnmarshalCaddyfile(t *testing.T) {
 				region us
 				cookies all
 			}`,
-			wantErr: `unrecognized subdirective "cookies": want region, origin, app_domain, forward_cookies or origin_ca, at Testfile:3`,
+			wantErr: `unrecognized subdirective "cookies": want region, origin, app_domain, forward_cookies, origin_ca or strip_headers, at Testfile:3`,
 		},
 		{
 			name: "missing value",
@@ -281,6 +285,66 @@ func TestHelpCenterUnmarshalCaddyfile(t *testing.T) {
 			}`,
 			wantErr: "app_domain is required",
 		},
+		{
+			name: "strip_headers adds up",
+			input: `intercom_help_center {
+				region us
+				strip_headers Remote-User Remote-Email
+				app_domain app.example.com
+				strip_headers X-Forwarded-Groups
+			}`,
+			want: HelpCenter{Region: "us", AppDomain: "app.example.com", StripHeaders: []string{"Remote-User", "Remote-Email", "X-Forwarded-Groups"}},
+		},
+		{
+			name: "strip_headers without names",
+			input: `intercom_help_center {
+				region us
+				strip_headers
+			}`,
+			wantErr: "strip_headers: want at least one header name, at Testfile:3",
+		},
+		{
+			name: "strip_headers wildcard",
+			input: `intercom_help_center {
+				region us
+				app_domain app.example.com
+				strip_headers Remote-User
+				strip_headers Remote-*
+			}`,
+			wantErr: `strip_headers: "Remote-*" is not a header name (exact names only, no wildcards or placeholders), at Testfile:5`,
+		},
+		{
+			name: "strip_headers placeholder",
+			input: `intercom_help_center {
+				strip_headers {http.request.header.X-Strip}
+			}`,
+			wantErr: `strip_headers: "{http.request.header.X-Strip}" is not a header name`,
+		},
+		{
+			name: "strip_headers Host",
+			input: `intercom_help_center {
+				region us
+
+				strip_headers X-A host
+			}`,
+			wantErr: "strip_headers: Host cannot be stripped: Intercom picks the Help Center by the Host the browser used, at Testfile:4",
+		},
+		{
+			name: "strip_headers Cookie",
+			input: `intercom_help_center {
+				strip_headers Cookie
+			}`,
+			wantErr: "strip_headers: Cookie cannot be stripped here: forward_cookies decides which cookies reach Intercom (only intercom-* by default), at Testfile:2",
+		},
+		{
+			name: "strip_headers block",
+			input: `intercom_help_center {
+				strip_headers X-A {
+					x
+				}
+			}`,
+			wantErr: "strip_headers: takes no block, at Testfile:",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,7 +363,8 @@ func TestHelpCenterUnmarshalCaddyfile(t *testing.T) {
 				t.Fatalf("UnmarshalCaddyfile() = %v", err)
 			}
 			if got.Region != tt.want.Region || got.Origin != tt.want.Origin || got.AppDomain != tt.want.AppDomain ||
-				got.ForwardCookies != tt.want.ForwardCookies || got.OriginCA != tt.want.OriginCA {
+				got.ForwardCookies != tt.want.ForwardCookies || got.OriginCA != tt.want.OriginCA ||
+				!reflect.DeepEqual(got.StripHeaders, tt.want.StripHeaders) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})

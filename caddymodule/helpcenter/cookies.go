@@ -7,11 +7,11 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// helpCenterCookiePrefix starts the name of every cookie the Intercom Messenger
+// intercomCookiePrefix starts the name of every cookie the Intercom Messenger
 // sets (intercom-session-<app_id>, intercom-device-id-<app_id>,
 // intercom-id-<app_id>), which are what the Help Center and Tickets Portal
 // use to recognise a signed-in user.
-const helpCenterCookiePrefix = "intercom-"
+const intercomCookiePrefix = "intercom-"
 
 // filterIntercomCookies keeps only the intercom-* cookies of a request's
 // Cookie header lines. The browser sends every cookie of the registrable
@@ -67,5 +67,5 @@ func filterIntercomCookies(lines []string) (kept string, changed bool) {
 func isIntercomCookiePair(pair string) bool {
 	name, _, _ := strings.Cut(pair, "=")
 	name = textproto.TrimString(name) // "intercom-x =1" is intercom-x to net/http
-	return strings.HasPrefix(name, helpCenterCookiePrefix) && httpguts.ValidHeaderFieldName(name)
+	return strings.HasPrefix(name, intercomCookiePrefix) && httpguts.ValidHeaderFieldName(name)
 }

@@ -64,7 +64,7 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 			t.Skip("net/http ignores all cookies beyond its cookie-count limit")
 		}
 		lines := []string{line1, line2}
-		want := helpCenterIntercomOnly(helpCenterParseCookies(lines))
+		want := intercomOnly(parseCookies(lines))
 
 		kept, changed := filterIntercomCookies(lines)
 		forwarded := lines
@@ -74,10 +74,10 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 				forwarded = []string{kept}
 			}
 		}
-		got := helpCenterParseCookies(forwarded)
+		got := parseCookies(forwarded)
 		if !changed {
-			got = helpCenterIntercomOnly(got) // the unchanged header must hold nothing else
-			if all := helpCenterParseCookies(lines); !reflect.DeepEqual(all, got) {
+			got = intercomOnly(got) // the unchanged header must hold nothing else
+			if all := parseCookies(lines); !reflect.DeepEqual(all, got) {
 				t.Fatalf("unchanged header %q holds non-intercom cookies %v", lines, all)
 			}
 		}
@@ -87,7 +87,7 @@ func FuzzFilterIntercomCookies(f *testing.F) {
 	})
 }
 
-func helpCenterParseCookies(lines []string) []string {
+func parseCookies(lines []string) []string {
 	r := &http.Request{Header: http.Header{}}
 	if len(lines) > 0 {
 		r.Header["Cookie"] = lines
@@ -99,7 +99,7 @@ func helpCenterParseCookies(lines []string) []string {
 	return out
 }
 
-func helpCenterIntercomOnly(cookies []string) []string {
+func intercomOnly(cookies []string) []string {
 	var out []string
 	for _, c := range cookies {
 		if strings.HasPrefix(c, "intercom-") {

@@ -13,14 +13,14 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// normalizeHelpCenterAppDomain checks that app_domain is a host name under which cookies
+// normalizeAppDomain checks that app_domain is a host name under which cookies
 // can be shared, and returns it in lower-case ASCII (punycode) with its
 // registrable domain (eTLD+1 on the public suffix list, private section
 // included, as browsers use it for cookies).
 //
 // A public suffix (co.uk, github.io) is rejected: no site can set a cookie
 // there, so the Messenger's cookies could never reach another host.
-func normalizeHelpCenterAppDomain(raw string) (host, site string, err error) {
+func normalizeAppDomain(raw string) (host, site string, err error) {
 	notHost := func(why string) (string, string, error) {
 		return "", "", fmt.Errorf("app_domain: %q is not a host name (%s); give just the host of your app, for example app.example.com", raw, why)
 	}
@@ -35,7 +35,7 @@ func normalizeHelpCenterAppDomain(raw string) (host, site string, err error) {
 		return notHost(err.Error())
 	}
 	host = strings.ToLower(host)
-	if !isHelpCenterHostName(host) {
+	if !isHostName(host) {
 		return notHost("labels of letters, digits and hyphens, at most 63 characters each")
 	}
 	site, err = publicsuffix.EffectiveTLDPlusOne(host)
@@ -45,9 +45,9 @@ func normalizeHelpCenterAppDomain(raw string) (host, site string, err error) {
 	return host, site, nil
 }
 
-// isHelpCenterHostName reports whether s is a syntactically valid lower-case ASCII DNS
+// isHostName reports whether s is a syntactically valid lower-case ASCII DNS
 // host name (LDH labels).
-func isHelpCenterHostName(s string) bool {
+func isHostName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
@@ -65,16 +65,16 @@ func isHelpCenterHostName(s string) bool {
 	return true
 }
 
-// maxCheckedHelpCenterHosts bounds the memory of the run-time domain check:
+// maxCheckedHosts bounds the memory of the run-time domain check:
 // with a catch-all site the Host header is client-controlled.
-const maxCheckedHelpCenterHosts = 1024
+const maxCheckedHosts = 1024
 
-// helpCenterHostChecker compares each distinct request host with app_domain
+// hostChecker compares each distinct request host with app_domain
 // once. A Caddyfile directive cannot see its site's addresses, so this is
 // the only place a Help Center on the wrong domain (help.example.org for an
 // app on app.example.com) can be detected. After the first request for a
 // host, a check is one lock-free map lookup.
-type helpCenterHostChecker struct {
+type hostChecker struct {
 	appDomain  string
 	appSite    string
 	logger     *zap.Logger
@@ -85,25 +85,25 @@ type helpCenterHostChecker struct {
 	full  atomic.Bool  // the limit was reached and reported
 }
 
-func newHelpCenterHostChecker(appDomain, appSite string, logger *zap.Logger, mismatches prometheus.Counter) *helpCenterHostChecker {
-	return &helpCenterHostChecker{appDomain: appDomain, appSite: appSite, logger: logger, mismatches: mismatches}
+func newHostChecker(appDomain, appSite string, logger *zap.Logger, mismatches prometheus.Counter) *hostChecker {
+	return &hostChecker{appDomain: appDomain, appSite: appSite, logger: logger, mismatches: mismatches}
 }
 
 // check records hostport (a request's Host) and, the first time a host is
 // seen, warns when it cannot receive the Messenger's cookies.
-func (c *helpCenterHostChecker) check(hostport string) {
-	host := helpCenterRequestHost(hostport)
+func (c *hostChecker) check(hostport string) {
+	host := requestHost(hostport)
 	if host == "" {
 		return
 	}
 	if _, ok := c.seen.Load(host); ok {
 		return
 	}
-	if c.count.Add(1) > maxCheckedHelpCenterHosts {
+	if c.count.Add(1) > maxCheckedHosts {
 		c.count.Add(-1)
 		if c.full.CompareAndSwap(false, true) {
 			c.logger.Warn("Help Center domain check stopped recording new hosts",
-				zap.Int("limit", maxCheckedHelpCenterHosts),
+				zap.Int("limit", maxCheckedHosts),
 				zap.String("app_domain", c.appDomain))
 		}
 		return
@@ -116,10 +116,14 @@ func (c *helpCenterHostChecker) check(hostport string) {
 }
 
 // evaluate logs and counts host when it is not under app_domain's
-// registrable domain. IP addresses are recorded silently: reaching the Help
-// Center by IP is not a configuration mistake.
-func (c *helpCenterHostChecker) evaluate(host string) {
+// registrable domain. IP addresses and loopback names (localhost and
+// *.localhost, RFC 6761) are recorded silently: reaching the Help Center
+// that way, as the offline demo does, is not a configuration mistake.
+func (c *hostChecker) evaluate(host string) {
 	if _, err := netip.ParseAddr(host); err == nil {
+		return
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return
 	}
 	site, err := publicsuffix.EffectiveTLDPlusOne(host)
@@ -146,10 +150,10 @@ func (c *helpCenterHostChecker) evaluate(host string) {
 		zap.String("reason", reason))
 }
 
-// helpCenterRequestHost returns the host of a Host header value without port or
+// requestHost returns the host of a Host header value without port or
 // trailing dot, lower-cased. It allocates only when the host has upper-case
 // letters, so the per-request path stays allocation-free.
-func helpCenterRequestHost(hostport string) string {
+func requestHost(hostport string) string {
 	h := hostport
 	if strings.HasPrefix(h, "[") { // [IPv6]:port
 		if end := strings.IndexByte(h, ']'); end > 0 {

@@ -13,20 +13,20 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// newHelpCenterTestHostChecker returns a checker for appDomain with an observed logger
+// newTestHostChecker returns a checker for appDomain with an observed logger
 // and its own counter.
-func newHelpCenterTestHostChecker(t testing.TB, appDomain string) (*helpCenterHostChecker, *observer.ObservedLogs, prometheus.Counter) {
+func newTestHostChecker(t testing.TB, appDomain string) (*hostChecker, *observer.ObservedLogs, prometheus.Counter) {
 	t.Helper()
-	host, site, err := normalizeHelpCenterAppDomain(appDomain)
+	host, site, err := normalizeAppDomain(appDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	counter := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_mismatch_total", Help: "test"})
-	return newHelpCenterHostChecker(host, site, zap.New(core), counter), logs, counter
+	return newHostChecker(host, site, zap.New(core), counter), logs, counter
 }
 
-func helpCenterCounterValue(t testing.TB, c prometheus.Counter) float64 {
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := c.Write(&m); err != nil {
@@ -59,11 +59,14 @@ func TestHelpCenterHostCheck(t *testing.T) {
 			[]string{"help.example.org", "help.example.net"}, []string{"example.org", "example.net"}},
 		{"host that is a public suffix warns", "app.example.com", []string{"co.uk"}, []string{"co.uk"}, []string{""}},
 		{"IP addresses are not reported", "app.example.com", []string{"192.0.2.1:8080", "[2001:db8::1]:443", "2001:db8::2"}, nil, nil},
+		{"loopback names are not reported", "app.example.com", []string{"localhost:8080", "LOCALHOST", "help.localhost", "a.b.localhost."}, nil, nil},
+		{"names that only resemble localhost warn", "app.example.com", []string{"localhost.example.org", "notlocalhost"},
+			[]string{"localhost.example.org", "notlocalhost"}, []string{"example.org", ""}},
 		{"empty Host is ignored", "app.example.com", []string{""}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, logs, counter := newHelpCenterTestHostChecker(t, tt.appDomain)
+			c, logs, counter := newTestHostChecker(t, tt.appDomain)
 			for _, h := range tt.hosts {
 				c.check(h)
 			}
@@ -71,10 +74,10 @@ func TestHelpCenterHostCheck(t *testing.T) {
 			if len(entries) != len(tt.warnHosts) {
 				t.Fatalf("got %d log entries %v, want %d warnings", len(entries), entries, len(tt.warnHosts))
 			}
-			if got := helpCenterCounterValue(t, counter); got != float64(len(tt.warnHosts)) {
+			if got := counterValue(t, counter); got != float64(len(tt.warnHosts)) {
 				t.Errorf("counter = %v, want %d", got, len(tt.warnHosts))
 			}
-			appHost, appSite, _ := normalizeHelpCenterAppDomain(tt.appDomain)
+			appHost, appSite, _ := normalizeAppDomain(tt.appDomain)
 			for i, e := range entries {
 				if e.Level != zapcore.WarnLevel {
 					t.Errorf("level = %v, want warn", e.Level)
@@ -106,8 +109,8 @@ func TestHelpCenterHostCheck(t *testing.T) {
 }
 
 func TestHelpCenterHostCheckLimit(t *testing.T) {
-	c, logs, counter := newHelpCenterTestHostChecker(t, "app.example.com")
-	for i := range maxCheckedHelpCenterHosts {
+	c, logs, counter := newTestHostChecker(t, "app.example.com")
+	for i := range maxCheckedHosts {
 		c.check(fmt.Sprintf("h%d.example.com", i))
 	}
 	if n := logs.Len(); n != 0 {
@@ -121,16 +124,16 @@ func TestHelpCenterHostCheckLimit(t *testing.T) {
 	if len(entries) != 1 || !strings.Contains(entries[0].Message, "stopped recording new hosts") {
 		t.Fatalf("entries = %v, want one 'stopped recording' warning", entries)
 	}
-	if got := helpCenterCounterValue(t, counter); got != 0 {
+	if got := counterValue(t, counter); got != 0 {
 		t.Errorf("counter = %v, want 0: hosts beyond the limit are not checked", got)
 	}
-	if got := c.count.Load(); got != maxCheckedHelpCenterHosts {
-		t.Errorf("count = %d, want %d", got, maxCheckedHelpCenterHosts)
+	if got := c.count.Load(); got != maxCheckedHosts {
+		t.Errorf("count = %d, want %d", got, maxCheckedHosts)
 	}
 }
 
 func TestHelpCenterHostCheckConcurrent(t *testing.T) {
-	c, logs, counter := newHelpCenterTestHostChecker(t, "app.example.com")
+	c, logs, counter := newTestHostChecker(t, "app.example.com")
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
@@ -144,7 +147,7 @@ func TestHelpCenterHostCheckConcurrent(t *testing.T) {
 	if n := logs.Len(); n != 1 {
 		t.Errorf("%d warnings, want 1", n)
 	}
-	if got := helpCenterCounterValue(t, counter); got != 1 {
+	if got := counterValue(t, counter); got != 1 {
 		t.Errorf("counter = %v, want 1", got)
 	}
 	if got := c.count.Load(); got != 51 {
@@ -166,8 +169,8 @@ func TestHelpCenterRequestHost(t *testing.T) {
 		"":                      "",
 	}
 	for in, want := range tests {
-		if got := helpCenterRequestHost(in); got != want {
-			t.Errorf("helpCenterRequestHost(%q) = %q, want %q", in, got, want)
+		if got := requestHost(in); got != want {
+			t.Errorf("requestHost(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -175,7 +178,7 @@ func TestHelpCenterRequestHost(t *testing.T) {
 // BenchmarkHelpCenterHostCheck measures the per-request cost once a host has
 // been checked (the contract: it must cost nothing after the first request).
 func BenchmarkHelpCenterHostCheck(b *testing.B) {
-	c, _, _ := newHelpCenterTestHostChecker(b, "app.example.com")
+	c, _, _ := newTestHostChecker(b, "app.example.com")
 	c.check("help.example.com")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

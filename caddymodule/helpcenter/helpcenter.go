@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -20,11 +23,14 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/routevars"
 )
 
 func init() {
 	caddy.RegisterModule(HelpCenter{})
-	httpcaddyfile.RegisterHandlerDirective("intercom_help_center", parseHelpCenterCaddyfile)
+	httpcaddyfile.RegisterHandlerDirective("intercom_help_center", parseCaddyfile)
 	// The handler answers every request itself (it is a proxy), so it has to
 	// run where reverse_proxy would, after auth/header/rewrite directives.
 	httpcaddyfile.RegisterDirectiveOrder("intercom_help_center", httpcaddyfile.Before, "reverse_proxy")
@@ -32,7 +38,7 @@ func init() {
 
 // Help Center regions and their Intercom custom-domain origins: the CNAME
 // targets Intercom documents for the manual and own-TLS setups.
-var helpCenterRegionOrigins = map[string]string{
+var regionOrigins = map[string]string{
 	"us": "https://custom.intercom.help",
 	"eu": "https://custom.eu.intercom.help",
 	"au": "https://custom.au.intercom.help",
@@ -61,6 +67,14 @@ const (
 // (built and provisioned internally), and by default forwards only the
 // intercom-* cookies so the app's own session cookie is never handed to a
 // third party.
+//
+// It also keeps the two sites apart in the other ways a shared domain
+// allows: the user's credentials for the app (Authorization,
+// Proxy-Authorization, and the strip_headers) never reach Intercom; of the
+// origin's Set-Cookie lines only host-only and intercom-* cookies reach the
+// browser, so Intercom cannot replace the app's cookies; and an intercom
+// handler in the same route leaves the Help Center's pages alone
+// (routevars.HelpCenter).
 type HelpCenter struct {
 	// Intercom data-hosting region of the workspace: "us", "eu" or "au".
 	// It selects the origin https://custom.intercom.help,
@@ -92,9 +106,16 @@ type HelpCenter struct {
 	// origins; Intercom's origins chain to public roots.
 	OriginCA string `json:"origin_ca,omitempty"`
 
+	// StripHeaders names request headers removed before the request goes
+	// to Intercom, besides Authorization and Proxy-Authorization, which
+	// never go: typically the identity headers a forward_auth copies into
+	// the request (Remote-User, Remote-Email). Exact names, case-insensitive.
+	StripHeaders []string `json:"strip_headers,omitempty"`
+
 	originName string // origin URL as named in errors
 	forwardAll bool
-	hosts      *helpCenterHostChecker
+	hosts      *hostChecker
+	cookies    *droppedCookies
 	proxy      caddyhttp.MiddlewareHandler // a provisioned *reverseproxy.Handler
 	logger     *zap.Logger
 }
@@ -107,8 +128,8 @@ func (HelpCenter) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// helpCenterSettings is the checked and normalised form of the configuration.
-type helpCenterSettings struct {
+// settings is the checked and normalised form of the configuration.
+type settings struct {
 	origin     *url.URL
 	appDomain  string // lower-case ASCII host name
 	appSite    string // its registrable domain (eTLD+1)
@@ -117,23 +138,23 @@ type helpCenterSettings struct {
 
 // settings checks every field and returns the values the handler runs with.
 // Each error names the sub-directive (and JSON field) it is about.
-func (h *HelpCenter) settings() (helpCenterSettings, error) {
-	var s helpCenterSettings
+func (h *HelpCenter) settings() (settings, error) {
+	var s settings
 	var err error
 
-	var regionOrigin string
+	var fromRegion string
 	if h.Region != "" {
-		if regionOrigin, err = helpCenterRegionOrigin(h.Region); err != nil {
+		if fromRegion, err = regionOrigin(h.Region); err != nil {
 			return s, err
 		}
 	}
 	switch {
 	case h.Origin != "":
-		if s.origin, err = parseHelpCenterOrigin(h.Origin); err != nil {
+		if s.origin, err = parseOrigin(h.Origin); err != nil {
 			return s, err
 		}
-	case regionOrigin != "":
-		s.origin, _ = url.Parse(regionOrigin)
+	case fromRegion != "":
+		s.origin, _ = url.Parse(fromRegion)
 	default:
 		return s, errors.New(`region or origin is required: region us, eu or au selects Intercom's custom-domain origin for your workspace's data-hosting region`)
 	}
@@ -141,33 +162,59 @@ func (h *HelpCenter) settings() (helpCenterSettings, error) {
 	if h.AppDomain == "" {
 		return s, errors.New("app_domain is required: the host name of your app where the Intercom Messenger runs (for example app.example.com), so that a Help Center host which cannot receive the Messenger's cookies is reported")
 	}
-	if s.appDomain, s.appSite, err = normalizeHelpCenterAppDomain(h.AppDomain); err != nil {
+	if s.appDomain, s.appSite, err = normalizeAppDomain(h.AppDomain); err != nil {
 		return s, err
 	}
 
-	if s.forwardAll, err = parseHelpCenterForwardCookies(h.ForwardCookies); err != nil {
+	if s.forwardAll, err = parseForwardCookies(h.ForwardCookies); err != nil {
 		return s, err
 	}
 
 	if h.OriginCA != "" && s.origin.Scheme != "https" {
 		return s, fmt.Errorf("origin_ca: only applies to an https:// origin, not %s", s.origin)
 	}
+	for _, name := range h.StripHeaders {
+		if err := checkStripHeader(name); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
 }
 
-// helpCenterRegionOrigin maps a region to Intercom's custom-domain origin.
-func helpCenterRegionOrigin(region string) (string, error) {
-	o, ok := helpCenterRegionOrigins[region]
+// credentialHeaders never reach the Help Center origin. Behind basic_auth
+// the browser sends the user's app password in Authorization on every
+// request to the site, the Help Center's subpath included; Intercom has no
+// use for either header.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization"}
+
+// checkStripHeader accepts a strip_headers name: a header field name, not a
+// pattern, and not one the Help Center cannot work without.
+func checkStripHeader(name string) error {
+	if !httpguts.ValidHeaderFieldName(name) || strings.Contains(name, "*") {
+		return fmt.Errorf("strip_headers: %q is not a header name (exact names only, no wildcards or placeholders)", name)
+	}
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "Host":
+		return errors.New("strip_headers: Host cannot be stripped: Intercom picks the Help Center by the Host the browser used")
+	case "Cookie":
+		return errors.New("strip_headers: Cookie cannot be stripped here: forward_cookies decides which cookies reach Intercom (only intercom-* by default)")
+	}
+	return nil
+}
+
+// regionOrigin maps a region to Intercom's custom-domain origin.
+func regionOrigin(region string) (string, error) {
+	o, ok := regionOrigins[region]
 	if !ok {
 		return "", fmt.Errorf("region: unknown region %q: want us, eu or au", region)
 	}
 	return o, nil
 }
 
-// parseHelpCenterOrigin accepts only scheme://host[:port][/]: the browser's
+// parseOrigin accepts only scheme://host[:port][/]: the browser's
 // path and query are forwarded as they are, so a base path on the origin
 // would silently change every URL.
-func parseHelpCenterOrigin(raw string) (*url.URL, error) {
+func parseOrigin(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("origin: %q is not a valid URL: %v", raw, err)
@@ -193,8 +240,8 @@ func parseHelpCenterOrigin(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// parseHelpCenterForwardCookies reports whether all cookies are forwarded.
-func parseHelpCenterForwardCookies(v string) (all bool, err error) {
+// parseForwardCookies reports whether all cookies are forwarded.
+func parseForwardCookies(v string) (all bool, err error) {
 	switch v {
 	case "", HelpCenterCookiesIntercom:
 		return false, nil
@@ -220,7 +267,7 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	}
 	var caCerts []string
 	if h.OriginCA != "" {
-		if caCerts, err = readHelpCenterOriginCA(h.OriginCA); err != nil {
+		if caCerts, err = readOriginCA(h.OriginCA); err != nil {
 			return err
 		}
 	}
@@ -229,13 +276,14 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	h.originName = s.origin.String()
 	h.forwardAll = s.forwardAll
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
-		if err := registerHelpCenterMetrics(reg); err != nil {
+		if err := registerMetrics(reg); err != nil {
 			return err
 		}
 	}
-	h.hosts = newHelpCenterHostChecker(s.appDomain, s.appSite, h.logger, helpCenterDomainMismatches)
+	h.hosts = newHostChecker(s.appDomain, s.appSite, h.logger, domainMismatches)
+	h.cookies = &droppedCookies{logger: h.logger}
 
-	rp := newHelpCenterProxy(s.origin, caCerts)
+	rp := newProxy(s.origin, caCerts, h.StripHeaders)
 	if err := rp.Provision(ctx); err != nil {
 		// Not cleaned up: its Cleanup would release upstream hosts that a
 		// failed Provision may never have acquired. The transport module it
@@ -246,8 +294,9 @@ func (h *HelpCenter) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// newHelpCenterProxy builds the reverse_proxy configuration for origin.
-func newHelpCenterProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler {
+// newProxy builds the reverse_proxy configuration for origin; strip names
+// request headers removed besides credentialHeaders.
+func newProxy(origin *url.URL, caCerts []string, strip []string) *reverseproxy.Handler {
 	port := origin.Port()
 	if port == "" {
 		port = "443"
@@ -280,14 +329,30 @@ func newHelpCenterProxy(origin *url.URL, caCerts []string) *reverseproxy.Handler
 				// Intercom's own example). The original Host:port still goes
 				// up as X-Forwarded-Host.
 				Set: http.Header{"Host": []string{"{http.request.host}"}},
+				// Applied to reverse_proxy's copy of the request, so the
+				// handlers and logs around us still see the original.
+				Delete: stripList(strip),
 			},
 		},
 	}
 }
 
-// readHelpCenterOriginCA loads the origin_ca PEM file as base64 DER certificates, the
+// stripList returns credentialHeaders followed by the canonical form of each
+// name of strip not already listed.
+func stripList(strip []string) []string {
+	list := append([]string(nil), credentialHeaders...)
+	for _, name := range strip {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		if !slices.Contains(list, name) {
+			list = append(list, name)
+		}
+	}
+	return list
+}
+
+// readOriginCA loads the origin_ca PEM file as base64 DER certificates, the
 // form Caddy's inline CA pool takes, failing when it holds no certificate.
-func readHelpCenterOriginCA(path string) ([]string, error) {
+func readOriginCA(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("origin_ca: %v", err)
@@ -323,19 +388,26 @@ func (h *HelpCenter) Cleanup() error {
 }
 
 // ServeHTTP checks the request host against app_domain (once per host),
-// drops non-Intercom cookies unless forward_cookies is all, and proxies.
+// drops non-Intercom cookies unless forward_cookies is all, marks the
+// request as the Help Center's (so that an intercom handler in the same
+// route leaves the response alone), and proxies. The proxy removes the
+// credential and strip_headers headers from its copy of the request; the
+// origin's Set-Cookie lines are filtered on the way back.
 func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.hosts.check(r.Host)
+	routevars.MarkHelpCenter(r.Context())
 
 	if !h.forwardAll {
 		if lines, ok := r.Header["Cookie"]; ok {
 			if kept, changed := filterIntercomCookies(lines); changed {
-				r = withHelpCenterCookies(r, kept)
+				r = withCookies(r, kept)
 			}
 		}
 	}
 
-	err := h.proxy.ServeHTTP(w, r, next)
+	fw := &cookieFilterWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookies: h.cookies}
+	err := h.proxy.ServeHTTP(fw, r, next)
+	fw.finish()
 	if err == nil {
 		return nil
 	}
@@ -349,10 +421,10 @@ func (h *HelpCenter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	return err
 }
 
-// withHelpCenterCookies returns a shallow copy of r whose Cookie header is kept
+// withCookies returns a shallow copy of r whose Cookie header is kept
 // (deleted when empty). The header map is copied, not mutated: r and its
 // header are shared with the rest of the middleware chain and the logs.
-func withHelpCenterCookies(r *http.Request, kept string) *http.Request {
+func withCookies(r *http.Request, kept string) *http.Request {
 	hdr := make(http.Header, len(r.Header))
 	for k, v := range r.Header {
 		hdr[k] = v

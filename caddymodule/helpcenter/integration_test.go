@@ -34,18 +34,18 @@ import (
 // has its own (go test runs packages in parallel); tests using them must not
 // run in parallel with other caddytest tests of this package.
 const (
-	helpCenterTestAdminPort = 2998
-	helpCenterTestAdmin     = "localhost:2998"
-	helpCenterTestHTTPPort  = 9180
+	testAdminPort = 2998
+	testAdmin     = "localhost:2998"
+	testHTTPPort  = 9180
 )
 
-// helpCenterStreamWait bounds how long the streaming handshakes wait before
+// streamWait bounds how long the streaming handshakes wait before
 // concluding that the proxy buffers instead of streaming. It only guards
 // against a hang; passing never depends on timing.
-const helpCenterStreamWait = 10 * time.Second
+const streamWait = 10 * time.Second
 
-// helpCenterOriginSaw is what the stand-in Intercom origin reports about a request.
-type helpCenterOriginSaw struct {
+// originSaw is what the stand-in Intercom origin reports about a request.
+type originSaw struct {
 	Host        string
 	SNI         string
 	Method      string
@@ -60,14 +60,14 @@ type helpCenterOriginSaw struct {
 	Streamed    bool // /upload: the start of the body arrived before its end was sent
 }
 
-// helpCenterOriginSetCookies are sent by the origin on every echo response.
-var helpCenterOriginSetCookies = []string{
+// originSetCookies are sent by the origin on every echo response.
+var originSetCookies = []string{
 	"intercom-session-abc=new-session; Domain=.example.com; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; SameSite=Lax",
 	`hc-locale="en"; Path=/; Secure; HttpOnly`,
 }
 
-// helpCenterOrigin is a local TLS server standing in for custom.intercom.help.
-type helpCenterOrigin struct {
+// testOrigin is a local TLS server standing in for custom.intercom.help.
+type testOrigin struct {
 	srv    *httptest.Server
 	caFile string // PEM of the CA that signed its certificate for "localhost"
 	port   int
@@ -81,14 +81,14 @@ type helpCenterOrigin struct {
 	uploadFirstPart int
 }
 
-func newHelpCenterOrigin(t *testing.T) *helpCenterOrigin {
+func newTestOrigin(t *testing.T) *testOrigin {
 	t.Helper()
-	caPEM, leaf := newHelpCenterTestCA(t, "localhost")
-	o := &helpCenterOrigin{
+	caPEM, leaf := newTestCA(t, "localhost")
+	o := &testOrigin{
 		caFile:          filepath.Join(t.TempDir(), "origin-ca.pem"), // not *.crt/*.key: caddytest rewrites those paths
 		uploadStarted:   make(chan struct{}),
 		largeReceived:   make(chan struct{}),
-		largeResponse:   helpCenterTestBytes(1 << 20),
+		largeResponse:   testBytes(1 << 20),
 		uploadFirstPart: 1 << 20,
 	}
 	if err := os.WriteFile(o.caFile, caPEM, 0o600); err != nil {
@@ -103,8 +103,8 @@ func newHelpCenterOrigin(t *testing.T) *helpCenterOrigin {
 	return o
 }
 
-func (o *helpCenterOrigin) serve(w http.ResponseWriter, r *http.Request) {
-	saw := helpCenterOriginSaw{
+func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	saw := originSaw{
 		Host:        r.Host,
 		Method:      r.Method,
 		URI:         r.RequestURI,
@@ -127,7 +127,7 @@ func (o *helpCenterOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).Flush()
 		select {
 		case <-o.largeReceived:
-		case <-time.After(helpCenterStreamWait):
+		case <-time.After(streamWait):
 			o.largeBuffered.Store(true)
 		}
 		_, _ = w.Write(o.largeResponse[half:])
@@ -149,14 +149,14 @@ func (o *helpCenterOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		saw.BodyLen, saw.BodySHA = int64(len(body)), hex.EncodeToString(sum[:])
 	}
 
-	w.Header()["Set-Cookie"] = helpCenterOriginSetCookies
+	w.Header()["Set-Cookie"] = originSetCookies
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(saw)
 }
 
-// newHelpCenterTestCA returns a CA certificate (PEM) and a leaf certificate for host
+// newTestCA returns a CA certificate (PEM) and a leaf certificate for host
 // signed by it.
-func newHelpCenterTestCA(t *testing.T, host string) ([]byte, tls.Certificate) {
+func newTestCA(t *testing.T, host string) ([]byte, tls.Certificate) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -201,7 +201,7 @@ func newHelpCenterTestCA(t *testing.T, host string) ([]byte, tls.Certificate) {
 	return caPEM, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
 }
 
-func helpCenterTestBytes(n int) []byte {
+func testBytes(n int) []byte {
 	b := make([]byte, 0, n+sha256.Size)
 	seed := sha256.Sum256([]byte("caddy-intercom help center"))
 	for len(b) < n {
@@ -211,24 +211,24 @@ func helpCenterTestBytes(n int) []byte {
 	return b[:n]
 }
 
-// newHelpCenterTestClient talks to the in-process Caddy whatever the URL's
+// newTestClient talks to the in-process Caddy whatever the URL's
 // host, like a browser resolving help.example.com to it. It has no cookie
 // jar (cookies are set per request) and ignores proxy environment variables.
-func newHelpCenterTestClient() *http.Client {
+func newTestClient() *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", helpCenterTestHTTPPort))
+				return dialer.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", testHTTPPort))
 			},
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
-// helpCenterFreePort returns a port on which nothing listens.
-func helpCenterFreePort(t *testing.T) int {
+// freePort returns a port on which nothing listens.
+func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -239,7 +239,7 @@ func helpCenterFreePort(t *testing.T) int {
 	return port
 }
 
-const helpCenterTestGlobals = `{
+const testGlobals = `{
 	skip_install_trust
 	admin %s
 	http_port %d
@@ -252,8 +252,8 @@ const helpCenterTestGlobals = `{
 // intercom_help_center sites in front of a local TLS origin standing in for
 // Intercom, and checks what crosses the proxy in both directions.
 func TestHelpCenterIntegration(t *testing.T) {
-	origin := newHelpCenterOrigin(t)
-	downPort := helpCenterFreePort(t)
+	origin := newTestOrigin(t)
+	downPort := freePort(t)
 	site := func(host string, port int, extra string) string {
 		return fmt.Sprintf(`
 http://%s:%d {
@@ -264,22 +264,22 @@ http://%s:%d {
 		%s
 	}
 }
-`, host, helpCenterTestHTTPPort, port, origin.caFile, extra)
+`, host, testHTTPPort, port, origin.caFile, extra)
 	}
-	config := fmt.Sprintf(helpCenterTestGlobals, helpCenterTestAdmin, helpCenterTestHTTPPort) +
+	config := fmt.Sprintf(testGlobals, testAdmin, testHTTPPort) +
 		site("help.example.com", origin.port, "") +
 		site("all.example.com", origin.port, "forward_cookies all") +
 		site("help.example.org", origin.port, "") +
 		site("down.example.com", downPort, "")
 
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: helpCenterTestAdminPort})
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
 	tester.InitServer(config, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
-	client := newHelpCenterTestClient()
+	client := newTestClient()
 
-	do := func(t *testing.T, req *http.Request, wantStatus int) (*http.Response, helpCenterOriginSaw) {
+	do := func(t *testing.T, req *http.Request, wantStatus int) (*http.Response, originSaw) {
 		t.Helper()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -293,7 +293,7 @@ http://%s:%d {
 		if resp.StatusCode != wantStatus {
 			t.Fatalf("%s %s: status %d, want %d; body %q", req.Method, req.URL, resp.StatusCode, wantStatus, body)
 		}
-		var saw helpCenterOriginSaw
+		var saw originSaw
 		if wantStatus == http.StatusOK {
 			if err := json.Unmarshal(body, &saw); err != nil {
 				t.Fatalf("origin answer %q: %v", body, err)
@@ -313,7 +313,7 @@ http://%s:%d {
 
 	t.Run("host, SNI, forwarded headers, intercom cookies, Set-Cookie", func(t *testing.T) {
 		const uri = "/hc/en/articles/123-title?q=a%20b&x=1&x=2&empty="
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d%s", helpCenterTestHTTPPort, uri), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d%s", testHTTPPort, uri), nil)
 		req.Header["Cookie"] = cookieLines
 		resp, saw := do(t, req, http.StatusOK)
 
@@ -332,16 +332,16 @@ http://%s:%d {
 		if strings.Contains(strings.Join(saw.Cookie, ";"), "app_session") {
 			t.Errorf("the app's session cookie reached the origin: %q", saw.Cookie)
 		}
-		if saw.XFF != "127.0.0.1" || saw.XFP != "http" || saw.XFH != fmt.Sprintf("help.example.com:%d", helpCenterTestHTTPPort) {
+		if saw.XFF != "127.0.0.1" || saw.XFP != "http" || saw.XFH != fmt.Sprintf("help.example.com:%d", testHTTPPort) {
 			t.Errorf("X-Forwarded-For/Proto/Host = %q/%q/%q", saw.XFF, saw.XFP, saw.XFH)
 		}
-		if got := resp.Header["Set-Cookie"]; !reflect.DeepEqual(got, helpCenterOriginSetCookies) {
-			t.Errorf("Set-Cookie = %q, want %q unchanged", got, helpCenterOriginSetCookies)
+		if got := resp.Header["Set-Cookie"]; !reflect.DeepEqual(got, originSetCookies) {
+			t.Errorf("Set-Cookie = %q, want %q unchanged", got, originSetCookies)
 		}
 	})
 
 	t.Run("no intercom cookie: no Cookie header", func(t *testing.T) {
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/", helpCenterTestHTTPPort), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/", testHTTPPort), nil)
 		req.Header.Set("Cookie", "app_session=s3cr3t; _ga=GA1.2.3")
 		_, saw := do(t, req, http.StatusOK)
 		if saw.Cookie != nil {
@@ -350,7 +350,7 @@ http://%s:%d {
 	})
 
 	t.Run("forward_cookies all", func(t *testing.T) {
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://all.example.com:%d/hc/en", helpCenterTestHTTPPort), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://all.example.com:%d/hc/en", testHTTPPort), nil)
 		req.Header["Cookie"] = cookieLines
 		_, saw := do(t, req, http.StatusOK)
 		if got, want := strings.Join(saw.Cookie, "; "), strings.Join(cookieLines, "; "); got != want {
@@ -364,7 +364,7 @@ http://%s:%d {
 	t.Run("form POST with query string", func(t *testing.T) {
 		const uri = "/hc/en/tickets/new?form=1&redirect=%2Fhc%2Fen"
 		form := "subject=Hello+world&body=%E2%9C%93+done&email=a%40example.com"
-		req := newReq(t, http.MethodPost, fmt.Sprintf("http://help.example.com:%d%s", helpCenterTestHTTPPort, uri), strings.NewReader(form))
+		req := newReq(t, http.MethodPost, fmt.Sprintf("http://help.example.com:%d%s", testHTTPPort, uri), strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		_, saw := do(t, req, http.StatusOK)
 		sum := sha256.Sum256([]byte(form))
@@ -377,7 +377,7 @@ http://%s:%d {
 	})
 
 	t.Run("multi-MB POST streams", func(t *testing.T) {
-		body := helpCenterTestBytes(8 << 20)
+		body := testBytes(8 << 20)
 		pr, pw := io.Pipe()
 		go func() {
 			// Send the first MiB, then hold the rest back until the origin
@@ -385,13 +385,13 @@ http://%s:%d {
 			_, _ = pw.Write(body[:origin.uploadFirstPart])
 			select {
 			case <-origin.uploadStarted:
-			case <-time.After(helpCenterStreamWait):
+			case <-time.After(streamWait):
 				origin.uploadBuffered.Store(true)
 			}
 			_, _ = pw.Write(body[origin.uploadFirstPart:])
 			_ = pw.Close()
 		}()
-		req := newReq(t, http.MethodPost, fmt.Sprintf("http://help.example.com:%d/upload?ticket=7", helpCenterTestHTTPPort), pr)
+		req := newReq(t, http.MethodPost, fmt.Sprintf("http://help.example.com:%d/upload?ticket=7", testHTTPPort), pr)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		_, saw := do(t, req, http.StatusOK)
 		sum := sha256.Sum256(body)
@@ -404,7 +404,7 @@ http://%s:%d {
 	})
 
 	t.Run("1 MB response streams intact", func(t *testing.T) {
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/large", helpCenterTestHTTPPort), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/large", testHTTPPort), nil)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -434,31 +434,31 @@ http://%s:%d {
 	})
 
 	t.Run("origin down gives 502", func(t *testing.T) {
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://down.example.com:%d/hc/en", helpCenterTestHTTPPort), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://down.example.com:%d/hc/en", testHTTPPort), nil)
 		do(t, req, http.StatusBadGateway)
 	})
 
 	t.Run("host outside app_domain counted once", func(t *testing.T) {
-		before := helpCenterCounterValue(t, helpCenterDomainMismatches)
+		before := counterValue(t, domainMismatches)
 		for range 3 {
-			req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.org:%d/", helpCenterTestHTTPPort), nil)
+			req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.org:%d/", testHTTPPort), nil)
 			do(t, req, http.StatusOK)
 		}
-		if got := helpCenterCounterValue(t, helpCenterDomainMismatches) - before; got != 1 {
+		if got := counterValue(t, domainMismatches) - before; got != 1 {
 			t.Errorf("mismatch counter grew by %v, want 1", got)
 		}
 	})
 
 	t.Run("invalid configurations are refused with their reason", func(t *testing.T) {
 		caddyfileWith := func(block string) string {
-			return fmt.Sprintf(helpCenterTestGlobals, helpCenterTestAdmin, helpCenterTestHTTPPort) +
-				fmt.Sprintf("http://bad.example.com:%d {\n\tintercom_help_center {\n\t\t%s\n\t}\n}\n", helpCenterTestHTTPPort, block)
+			return fmt.Sprintf(testGlobals, testAdmin, testHTTPPort) +
+				fmt.Sprintf("http://bad.example.com:%d {\n\tintercom_help_center {\n\t\t%s\n\t}\n}\n", testHTTPPort, block)
 		}
 		// JSON skips the Caddyfile parser's checks, so these reach Provision.
 		jsonWith := func(handler string) string {
 			return fmt.Sprintf(`{"admin": {"listen": %q}, "apps": {"http": {"servers": {"bad": {"listen": [":%d"],
 				"routes": [{"handle": [{"handler": "intercom_help_center", %s}]}]}}}}}`,
-				helpCenterTestAdmin, helpCenterTestHTTPPort, handler)
+				testAdmin, testHTTPPort, handler)
 		}
 		tests := []struct {
 			contentType, config, want string
@@ -478,7 +478,7 @@ http://%s:%d {
 				"provision http.handlers.intercom_help_center: origin_ca: open /nonexistent/ca.pem"},
 		}
 		for _, tt := range tests {
-			req := newReq(t, http.MethodPost, "http://"+helpCenterTestAdmin+"/load", strings.NewReader(tt.config))
+			req := newReq(t, http.MethodPost, "http://"+testAdmin+"/load", strings.NewReader(tt.config))
 			req.Header.Set("Content-Type", tt.contentType)
 			resp, err := (&http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}).Do(req)
 			if err != nil {
@@ -491,7 +491,7 @@ http://%s:%d {
 			}
 		}
 		// The running configuration is untouched.
-		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/", helpCenterTestHTTPPort), nil)
+		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/", testHTTPPort), nil)
 		do(t, req, http.StatusOK)
 	})
 }

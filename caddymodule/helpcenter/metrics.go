@@ -6,7 +6,7 @@ import (
 	"github.com/caddy-intercom/caddy-intercom/internal/promreg"
 )
 
-// helpCenterDomainMismatches counts Help Center hosts whose registrable domain
+// domainMismatches counts Help Center hosts whose registrable domain
 // differs from app_domain's. It has no labels: hosts come from the Host
 // header, and a per-host label would let clients grow the series set.
 //
@@ -14,15 +14,15 @@ import (
 // every config load; the same collector is registered with each, so the
 // count survives reloads (each reload checks its hosts afresh, so a
 // persistent mismatch is counted again after a reload).
-var helpCenterDomainMismatches = prometheus.NewCounter(prometheus.CounterOpts{
+var domainMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 	Namespace: "caddy",
 	Subsystem: "intercom",
 	Name:      "help_center_domain_mismatch_total",
 	Help:      "Help Center hosts seen whose registrable domain differs from app_domain's, so signed-in users cannot be recognised there (once per host per config load).",
 })
 
-// registerHelpCenterMetrics registers the Help Center collectors with reg
+// registerMetrics registers the Help Center collectors with reg
 // (config reloads and several handlers register them again).
-func registerHelpCenterMetrics(reg *prometheus.Registry) error {
-	return promreg.Register(reg, helpCenterDomainMismatches)
+func registerMetrics(reg *prometheus.Registry) error {
+	return promreg.Register(reg, domainMismatches)
 }

@@ -13,21 +13,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// helpCenterRecordingProxy stands in for the reverse_proxy handler.
-type helpCenterRecordingProxy struct {
+// recordingProxy stands in for the reverse_proxy handler.
+type recordingProxy struct {
 	req *http.Request
 	err error
 }
 
-func (p *helpCenterRecordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+func (p *recordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	p.req = r
 	return p.err
 }
 
-func newHelpCenterForTest(t *testing.T, forwardAll bool, proxyErr error) (*HelpCenter, *helpCenterRecordingProxy) {
+func newForTest(t *testing.T, forwardAll bool, proxyErr error) (*HelpCenter, *recordingProxy) {
 	t.Helper()
-	checker, _, _ := newHelpCenterTestHostChecker(t, "app.example.com")
-	p := &helpCenterRecordingProxy{err: proxyErr}
+	checker, _, _ := newTestHostChecker(t, "app.example.com")
+	p := &recordingProxy{err: proxyErr}
 	return &HelpCenter{
 		originName: "https://custom.intercom.help",
 		forwardAll: forwardAll,
@@ -54,7 +54,7 @@ func TestHelpCenterServeHTTPCookies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc, p := newHelpCenterForTest(t, tt.forwardAll, nil)
+			hc, p := newForTest(t, tt.forwardAll, nil)
 			r := httptest.NewRequest(http.MethodPost, "http://help.example.com/hc/en/search?q=a+b", strings.NewReader("body"))
 			r.Header.Set("X-Other", "kept")
 			if tt.cookies != nil {
@@ -98,7 +98,7 @@ func TestHelpCenterServeHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hc, _ := newHelpCenterForTest(t, false, tt.err)
+			hc, _ := newForTest(t, false, tt.err)
 			r := httptest.NewRequest(http.MethodGet, "http://help.example.com/", nil)
 			err := hc.ServeHTTP(httptest.NewRecorder(), r, nil)
 			var he caddyhttp.HandlerError
@@ -123,8 +123,8 @@ func TestHelpCenterServeHTTPErrors(t *testing.T) {
 }
 
 func TestHelpCenterServeHTTPChecksHost(t *testing.T) {
-	hc, _ := newHelpCenterForTest(t, false, nil)
-	checker, observed, counter := newHelpCenterTestHostChecker(t, "app.example.com")
+	hc, _ := newForTest(t, false, nil)
+	checker, observed, counter := newTestHostChecker(t, "app.example.com")
 	hc.hosts = checker
 	for _, host := range []string{"help.example.org", "help.example.org", "help.example.com"} {
 		r := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
@@ -132,22 +132,22 @@ func TestHelpCenterServeHTTPChecksHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if observed.Len() != 1 || helpCenterCounterValue(t, counter) != 1 {
-		t.Errorf("got %d warnings, counter %v; want 1 and 1", observed.Len(), helpCenterCounterValue(t, counter))
+	if observed.Len() != 1 || counterValue(t, counter) != 1 {
+		t.Errorf("got %d warnings, counter %v; want 1 and 1", observed.Len(), counterValue(t, counter))
 	}
 }
 
-func TestRegisterHelpCenterMetrics(t *testing.T) {
-	if err := registerHelpCenterMetrics(nil); err != nil {
+func TestRegisterMetrics(t *testing.T) {
+	if err := registerMetrics(nil); err != nil {
 		t.Errorf("nil registry: %v", err)
 	}
 	reg := prometheus.NewPedanticRegistry()
 	for i := range 2 { // a second handler in the same config load
-		if err := registerHelpCenterMetrics(reg); err != nil {
+		if err := registerMetrics(reg); err != nil {
 			t.Fatalf("registration %d: %v", i, err)
 		}
 	}
-	if err := registerHelpCenterMetrics(prometheus.NewPedanticRegistry()); err != nil {
+	if err := registerMetrics(prometheus.NewPedanticRegistry()); err != nil {
 		t.Errorf("new registry after a reload: %v", err)
 	}
 	families, err := reg.Gather()
@@ -168,14 +168,14 @@ func TestRegisterHelpCenterMetrics(t *testing.T) {
 	// A different collector under the same name is a real conflict.
 	clash := prometheus.NewRegistry()
 	clash.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "caddy_intercom_help_center_domain_mismatch_total", Help: "x"}))
-	if err := registerHelpCenterMetrics(clash); err == nil {
+	if err := registerMetrics(clash); err == nil {
 		t.Error("a conflicting collector was silently accepted")
 	}
 }
 
-// TestNewHelpCenterProxy pins the reverse_proxy configuration built for each
+// TestNewProxy pins the reverse_proxy configuration built for each
 // kind of origin: TLS named after the origin, the Host restored, no buffering.
-func TestNewHelpCenterProxy(t *testing.T) {
+func TestNewProxy(t *testing.T) {
 	tests := []struct {
 		origin    string
 		ca        []string
@@ -191,11 +191,11 @@ func TestNewHelpCenterProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.origin, func(t *testing.T) {
-			u, err := parseHelpCenterOrigin(tt.origin)
+			u, err := parseOrigin(tt.origin)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rp := newHelpCenterProxy(u, tt.ca)
+			rp := newProxy(u, tt.ca, []string{"remote-user", "Authorization", "X-Auth-Email"})
 			if len(rp.Upstreams) != 1 || rp.Upstreams[0].Dial != tt.dial {
 				t.Errorf("upstreams %+v, want one dialing %s", rp.Upstreams, tt.dial)
 			}
@@ -204,6 +204,9 @@ func TestNewHelpCenterProxy(t *testing.T) {
 			}
 			if got := rp.Headers.Request.Set["Host"]; !reflect.DeepEqual(got, []string{"{http.request.host}"}) {
 				t.Errorf("Host set to %q, want the request's host", got)
+			}
+			if got, want := rp.Headers.Request.Delete, []string{"Authorization", "Proxy-Authorization", "Remote-User", "X-Auth-Email"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("deleted request headers %q, want %q", got, want)
 			}
 			if rp.RequestBuffers != 0 || rp.ResponseBuffers != 0 {
 				t.Errorf("buffering enabled: request %d, response %d", rp.RequestBuffers, rp.ResponseBuffers)

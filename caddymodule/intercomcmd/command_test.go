@@ -19,20 +19,25 @@ import (
 	"testing"
 	"time"
 
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
 	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/spf13/cobra"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// These tests run the real `caddy` binary of this repository, built once in
-// TestMain, and check what an operator sees: stdout, stderr and the exit code.
+// These tests run `caddy intercom …` in process, through the command tree
+// that caddycmd builds from the registered command, and check what an
+// operator sees: stdout, stderr and the exit code. TestCLIBinarySmoke runs
+// the built binary once, to show the registration and the exit codes hold
+// through caddycmd.Main; the doctor tests run caddy itself as a binary.
 
-// cliBin is the path of the caddy binary under test; cliTmp is a directory
-// removed after all tests.
-var cliBin, cliTmp string
+// cliTmp is a directory removed after all tests.
+var cliTmp string
 
-// TestMain builds ./cmd/caddy once for the command tests. If the package gets
-// another TestMain, call cliTestMain from it.
+// TestMain makes the shared temporary directory and removes the caddy binary
+// if a test built one.
 func TestMain(m *testing.M) {
 	os.Exit(cliTestMain(m))
 }
@@ -45,12 +50,19 @@ func cliTestMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	defer testcaddy.Cleanup()
+	defer func() { doctorStop() }() // set when a doctor test started caddy
 	cliTmp = dir
-	if cliBin, err = testcaddy.Binary(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	return m.Run()
+}
+
+// caddyBinary returns the caddy binary under test, built once per process.
+func caddyBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := testcaddy.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // cliTestSecret is the Messenger API secret of the tests; no output may ever
@@ -66,14 +78,66 @@ func (r cliResult) String() string {
 	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
 }
 
-// runCLI runs `caddy intercom args…` with stdin and the environment
-// variables in env (INTERCOM_SECRET is never inherited). It fails the test if
-// any output contains cliTestSecret.
+// newRootCommand builds `caddy` with the registered `intercom` command the
+// way caddycmd does (caddyCmdToCobra): Use, Short and Long from the
+// registration, then its CobraFunc.
+func newRootCommand(t *testing.T) *cobra.Command {
+	t.Helper()
+	reg, ok := caddycmd.Commands()["intercom"]
+	if !ok {
+		t.Fatal("the intercom command is not registered with caddycmd")
+	}
+	cmd := &cobra.Command{Use: reg.Name + " " + reg.Usage, Short: reg.Short, Long: reg.Long}
+	reg.CobraFunc(cmd)
+	root := &cobra.Command{Use: "caddy", SilenceUsage: true}
+	root.AddCommand(cmd)
+	return root
+}
+
+// exitCode is the status caddycmd.Main exits with for err.
+func exitCode(err error) int {
+	var st *exitStatus
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &st):
+		return st.code
+	}
+	return 1
+}
+
+// runCLI runs `caddy intercom args…` in process with stdin and the
+// environment variables in env (INTERCOM_SECRET is never inherited). It fails
+// the test if any output contains cliTestSecret. Tests that call it must not
+// be parallel: it sets environment variables.
 func runCLI(t *testing.T, env []string, stdin string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(cliBin, append([]string{"intercom"}, args...)...)
+	t.Setenv(cliSecretEnv, "")
+	os.Unsetenv(cliSecretEnv)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	root := newRootCommand(t)
+	var stdout, stderr bytes.Buffer
+	root.SetArgs(append([]string{"intercom"}, args...))
+	root.SetIn(strings.NewReader(stdin))
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	err := root.Execute()
+	r := cliResult{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(err)}
+	if strings.Contains(r.stdout+r.stderr, cliTestSecret) {
+		t.Fatalf("the secret was printed:\n%s", r)
+	}
+	return r
+}
+
+// runBinary runs `caddy intercom args…` through the built binary.
+func runBinary(t *testing.T, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(caddyBinary(t), append([]string{"intercom"}, args...)...)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "INTERCOM_SECRET=") {
+		if !strings.HasPrefix(kv, cliSecretEnv+"=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
@@ -745,4 +809,117 @@ func TestCLISecretNeverPrinted(t *testing.T) {
 		runCLI(t, run.env, run.stdin, run.args...) // fails on a leak
 	}
 	runCLI(t, secretEnv, withNewline, "verify").expect(t, 1, "matches the secret followed by a newline")
+}
+
+// TestCLIBinarySmoke runs the subcommands through the built binary once: the
+// command is registered in the binary, caddycmd.Main maps the statuses 0, 1
+// and 2, and stdin reaches the command.
+func TestCLIBinarySmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds caddy")
+	}
+	r := runBinary(t, secretEnv, "", "sign", "--user-id", "42")
+	r.expect(t, 0)
+	token := strings.TrimSpace(r.stdout)
+	runBinary(t, secretEnv, token, "verify", "--user-id", "42").expect(t, 0, "VALID")
+	runBinary(t, secretEnv, token, "verify", "--user-id", "43").expect(t, 1, "INVALID")
+	r = runBinary(t, nil, "", "sign", "--user-id", "42")
+	r.expect(t, 2, "no secret")
+	if !strings.HasPrefix(r.stderr, "error: ") {
+		t.Errorf("usage errors go to stderr, starting with \"error: \":\n%s", r)
+	}
+	runBinary(t, nil, "", "--help").expect(t, 0, "sign", "verify", "decode", "keygen", "jwks", "doctor")
+}
+
+// TestCLISignSalesforce signs Salesforce tokens offline with keygen's key
+// and checks them with golang-jwt and with verify, through stdin.
+func TestCLISignSalesforce(t *testing.T) {
+	k, _ := sharedKey(t)
+	base := []string{"sign", "--salesforce", "--key", k.keyPath, "--kid", k.kid, "--issuer", k.issuer, "--subject", "User-7"}
+	tests := []struct {
+		name      string
+		extra     []string
+		alg       string
+		ttl       float64
+		wantAud   any
+		verifyArg []string
+	}{
+		{name: "defaults", alg: "RS256", ttl: 3600},
+		{name: "RS512, audience and ttl", extra: []string{"--algorithm", "RS512", "--audience", "https://login.salesforce.com", "--ttl", "2m"},
+			alg: "RS512", ttl: 120, wantAud: "https://login.salesforce.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, "", append(base, tc.extra...)...)
+			r.expect(t, 0)
+			token := strings.TrimSpace(r.stdout)
+			if strings.Count(r.stdout, "\n") != 1 || strings.Count(token, ".") != 2 {
+				t.Fatalf("sign should print exactly one token line:\n%s", r)
+			}
+			claims := jwt.MapClaims{}
+			parsed, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return &k.key.PublicKey, nil },
+				jwt.WithValidMethods([]string{tc.alg}))
+			if err != nil || !parsed.Valid {
+				t.Fatalf("token does not verify with golang-jwt as %s: %v", tc.alg, err)
+			}
+			if parsed.Header["kid"] != k.kid {
+				t.Errorf("kid = %v, want %s", parsed.Header["kid"], k.kid)
+			}
+			if claims["sub"] != "User-7" || claims["iss"] != k.issuer || claims["aud"] != tc.wantAud {
+				t.Errorf("claims = %v", claims)
+			}
+			if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != tc.ttl {
+				t.Errorf("exp-iat = %v, want %v", exp-iat, tc.ttl)
+			}
+			runCLI(t, nil, token, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "User-7").
+				expect(t, 0, `verified with key "app-2025"`, `sub        "User-7"`, "VALID")
+			runCLI(t, nil, token, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "User-8").expect(t, 1, "INVALID")
+		})
+	}
+
+	usage := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing flags", []string{"sign", "--salesforce", "--key", k.keyPath}, "--salesforce needs --kid, --issuer, --subject"},
+		{"bad algorithm", append(append([]string{}, base...), "--algorithm", "RS384"), "Salesforce accepts RS256 or RS512"},
+		{"fractional ttl", append(append([]string{}, base...), "--ttl", "1500ms"), "whole number of seconds"},
+		{"Intercom flag with --salesforce", append(append([]string{}, base...), "--user-id", "7"), "--user-id is for an Intercom token"},
+		{"Salesforce flag without --salesforce", []string{"sign", "--user-id", "7", "--kid", "k"}, "--kid needs --salesforce"},
+		{"missing key file", []string{"sign", "--salesforce", "--key", filepath.Join(t.TempDir(), "nope.pem"), "--kid", "k", "--issuer", "i", "--subject", "s"}, "no such file"},
+		{"certificate instead of a key", []string{"sign", "--salesforce", "--key", k.certPath, "--kid", "k", "--issuer", "i", "--subject", "s"}, "salesforce signer"},
+	}
+	for _, tc := range usage {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, secretEnv, "", tc.args...)
+			r.expect(t, 2, tc.want)
+			if r.stdout != "" || strings.Contains(r.stderr, "PRIVATE KEY") {
+				t.Errorf("unexpected output:\n%s", r)
+			}
+		})
+	}
+}
+
+// TestCLIKeygenNextStepsUseStdin: keygen's advice never puts a token on the
+// command line (shell history), and its sign | verify pipeline works as
+// printed.
+func TestCLIKeygenNextStepsUseStdin(t *testing.T) {
+	k, _ := sharedKey(t)
+	out := k.keygenOutput.stdout
+	if strings.Contains(out, "TOKEN") {
+		t.Errorf("keygen suggests a token argument:\n%s", out)
+	}
+	for _, want := range []string{
+		"caddy intercom sign --salesforce --key " + k.keyPath + " --kid " + k.kid,
+		"| caddy intercom verify --jwks " + k.jwkPath + " --issuer " + k.issuer + " --user-id test-user",
+		"< token.txt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keygen's next steps lack %q:\n%s", want, out)
+		}
+	}
+	tok := runCLI(t, nil, "", "sign", "--salesforce", "--key", k.keyPath, "--kid", k.kid, "--issuer", k.issuer, "--subject", "test-user")
+	tok.expect(t, 0)
+	runCLI(t, nil, tok.stdout, "verify", "--jwks", k.jwkPath, "--issuer", k.issuer, "--user-id", "test-user").expect(t, 0, "VALID")
 }

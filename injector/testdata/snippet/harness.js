@@ -80,6 +80,8 @@ function eventTarget(obj) {
 }
 g.window = g;
 eventTarget(g);
+// The page's origin; the endpoint is fetched from it whatever <base> says.
+g.location = {origin: 'https://app.example.test', href: 'https://app.example.test/page'};
 const dispatch = (type) => g.__dispatch(type);
 
 // ---- document ----
@@ -88,6 +90,8 @@ class El {
     this.tagName = tag.toUpperCase();
     this.attrs = {};
     this.parentNode = null;
+    // Like a browser's: a script inserted by script is async.
+    this.async = true;
   }
   setAttribute(k, v) {
     this.attrs[k] = String(v);
@@ -107,6 +111,7 @@ head.insertBefore = (el, ref) => {
   return el;
 };
 head.appendChild = (el) => head.insertBefore(el, null);
+head.append = head.appendChild;
 const ourScript = new El('script');
 ourScript.nonce = P.nonce || '';
 ourScript.parentNode = head;
@@ -114,6 +119,7 @@ scripts.push(ourScript);
 const document = {
   readyState: 'loading',
   visibilityState: 'visible',
+  hidden: false,
   currentScript: null,
   head,
   body: null,
@@ -126,7 +132,10 @@ g.document = document;
 
 // ---- Intercom widget stub ----
 const calls = [];
-const clone = (v) => (v === undefined ? null : JSON.parse(JSON.stringify(v)));
+// The harness's own JSON, safe from the scenarios that patch the page's.
+const jsonParse = JSON.parse;
+const jsonStringify = JSON.stringify;
+const clone = (v) => (v === undefined ? null : jsonParse(jsonStringify(v)));
 let widgetsLoaded = 0;
 function runWidget() {
   widgetsLoaded++;
@@ -183,6 +192,7 @@ g.fetch = (url, init) => {
     ok: r.status >= 200 && r.status < 300,
     headers: {get: (n) => (String(n).toLowerCase() === 'date' ? new Date(now).toUTCString() : null)},
     json: () => Promise.resolve(r.body),
+    text: () => Promise.resolve(jsonStringify(r.body)),
   });
 };
 const tokenResponse = (n, extra) =>
@@ -249,7 +259,9 @@ const scenarios = {
     extra.initial = clone(g.intercomSettings);
     page("window.intercomSettings = {app_id: 'forged', user_id: 'forged', intercom_user_jwt: 'forged', custom: 'keep'};");
     page("'use strict'; window.intercomSettings.user_id = 'x'; intercomSettings.intercom_user_jwt = 'y'; intercomSettings.other = 1;");
-    page("'use strict'; delete intercomSettings.user_id; intercomSettings.user_id = 'z';");
+    // The trusted keys are non-configurable: a strict-mode delete throws.
+    page("'use strict'; try { delete intercomSettings.user_id; } catch (e) { window.__deleteThrew = e instanceof TypeError; } intercomSettings.user_id = 'z';");
+    extra.deleteThrew = g.__deleteThrew === true;
     extra.heldAfterDelete = clone(g.intercomSettings);
   },
   // The page keeps a reference to the object it assigned and reads from it.
@@ -369,7 +381,11 @@ const scenarios = {
     await advance(3600 * 1000);
   },
   async sf_retry() {
-    responder = (n) => ({status: 200, body: tokenResponse(n, {salesforce_identity_token: 'sf-' + n})});
+    // Tokens for an hour: no regular refresh while Salesforce asks.
+    responder = (n) => ({
+      status: 200,
+      body: tokenResponse(n, {salesforce_identity_token: 'sf-' + n, expires_at: Math.floor(now / 1000) + 3600}),
+    });
     installSF(3);
     runOurs();
     dispatch('onEmbeddedMessagingReady');
@@ -421,6 +437,155 @@ const scenarios = {
     await fireLoad();
     loadWidgets();
     dispatch('onEmbeddedMessagingReady');
+  },
+  // The refresh answers with more than the tokens present at boot.
+  async refresh_widen() {
+    responder = (n) => ({
+      status: 200,
+      body: tokenResponse(n + 1, {
+        app_id: 'evil-app',
+        api_base: 'https://evil.example',
+        user_hash: 'evil-hash',
+        salesforce_identity_token: 'evil-sf',
+        email: 'evil@example.com',
+        custom: 'evil',
+      }),
+    });
+    runOurs();
+    page(officialLoader(P.app_id));
+    await fireLoad();
+    loadWidgets();
+    await advance(P.refresh_ms);
+  },
+  // Page code tries to replace the settings and the function themselves.
+  async redefine() {
+    runOurs();
+    const tries = {};
+    const attempt = (name, code) => {
+      try {
+        vm.runInThisContext(code);
+        tries[name] = 'done';
+      } catch (e) {
+        tries[name] = e instanceof TypeError ? 'TypeError' : String(e);
+      }
+    };
+    attempt('defineSettings', "Object.defineProperty(window, 'intercomSettings', {value: {app_id: 'x', user_id: 'evil'}, writable: true});");
+    attempt('deleteSettings', "'use strict'; delete window.intercomSettings;");
+    attempt('defineIntercom', "Object.defineProperty(window, 'Intercom', {value: function () {}, writable: true});");
+    attempt('deleteIntercom', "'use strict'; delete window.Intercom;");
+    page("window.intercomSettings = {user_id: 'evil', email: 'evil@example.com', custom: 'keep'};");
+    attempt('defineKey', "Object.defineProperty(window.intercomSettings, 'user_id', {value: 'evil'});");
+    const d = (o, k) => {
+      const x = Object.getOwnPropertyDescriptor(o, k);
+      return x ? {configurable: x.configurable, accessor: typeof x.get === 'function'} : null;
+    };
+    extra.descriptors = {
+      intercomSettings: d(g, 'intercomSettings'),
+      Intercom: d(g, 'Intercom'),
+      user_id: d(g.intercomSettings, 'user_id'),
+    };
+    extra.tries = tries;
+    page(officialLoader(P.app_id));
+    page("Intercom('boot', {app_id: 'x', user_id: 'evil', email: 'evil@example.com', name: 'Evil'});");
+    await fireLoad();
+    loadWidgets();
+  },
+  // The page assigns a Proxy whose get trap lies about the identity; the
+  // widget boots from window.intercomSettings.
+  async settings_proxy() {
+    runOurs();
+    page(`window.intercomSettings = new Proxy({custom: 'keep'}, {
+      get: function (t, k) { return k === 'user_id' ? 'evil' : k === 'intercom_user_jwt' ? 'forged' : t[k]; },
+      defineProperty: function () { return true; }
+    });`);
+    page(`var held = {custom: 'held'}; window.intercomSettings = new Proxy(held, {
+      get: function (t, k) { return k === 'user_id' ? 'evil' : Reflect.get(t, k); }
+    }); window.__heldUserID = held.user_id;`);
+    extra.heldUserID = g.__heldUserID;
+    page(officialLoader(P.app_id));
+    await fireLoad();
+    loadWidgets();
+  },
+  // Page code pushes a forged boot straight into the loader's queue, past
+  // the function (window.Intercom.q, or its own loader's queue).
+  async queue_push() {
+    runOurs();
+    page(officialLoader(P.app_id));
+    // Through window.Intercom the page only ever sees a copy of the queue.
+    page("Intercom.q.push(['boot', {app_id: 'x', user_id: 'evil', intercom_user_jwt: 'forged'}]);");
+    extra.queuedThroughProxy = g.Intercom.q.length;
+    // Its own loader's function, kept in the page's closure, is the real one.
+    page("var own = function () { own.q.push(arguments); }; own.q = []; window.Intercom = own;" +
+      "own.q.push(['boot', {app_id: 'x', user_id: 'evil', intercom_user_jwt: 'forged', custom: 1}]);" +
+      "own.q.push({0: 'update', 1: {user_id: 'evil'}, length: 2});");
+    extra.queued = g.Intercom.q.length;
+    await fireLoad();
+    loadWidgets();
+  },
+  // Boot arguments that are Proxies lying about what they hold, or throwing
+  // where the snippet looks.
+  async boot_proxy() {
+    runOurs();
+    page(officialLoader(P.app_id));
+    page(`Intercom('boot', new Proxy({user_id: 'evil', custom: 1}, {
+      get: function (t, k) { if (k === Symbol.toStringTag) throw new Error('no'); return t[k]; }
+    }));
+    Intercom('update', new Proxy({custom: 2}, {get: function (t, k) { return k === 'user_id' ? 'evil' : t[k]; }}));
+    var n = 0;
+    Intercom({toString: function () { return n++ ? 'boot' : 'show'; }}, {user_id: 'evil'});`);
+    await fireLoad();
+    loadWidgets();
+  },
+  // Setters and descriptor fields on Object.prototype, patched built-ins.
+  async prototype_traps() {
+    const saved = {apply: Reflect.apply, define: Object.defineProperty, keys: Object.keys, parse: JSON.parse,
+      iterator: Array.prototype[Symbol.iterator]};
+    runOurs();
+    page(officialLoader(P.app_id));
+    page(`
+      window.__stolen = [];
+      ['user_id', 'intercom_user_jwt', 'app_id'].forEach(function (k) {
+        Object.defineProperty(Object.prototype, k, {configurable: true, get: function () { return 'evil'; },
+          set: function (v) { window.__stolen.push(k); }});
+      });
+      Object.defineProperty(Object.prototype, 'get', {configurable: true, writable: true, value: function () { return 'evil'; }});
+      var realApply = Reflect.apply;
+      Reflect.apply = function (t, self, args) {
+        if (args && args[1] && typeof args[1] === 'object') { try { Object.defineProperty(args[1], 'user_id', {value: 'evil', enumerable: true}); } catch (e) {} }
+        return realApply(t, self, args);
+      };
+      Object.defineProperty = function (o) { return o; };
+      Object.keys = function () { return []; };
+      var realIterator = Array.prototype[Symbol.iterator];
+      Array.prototype[Symbol.iterator] = function () { return realIterator.call([]); };
+      JSON.parse = function () { return {user_id: 'evil'}; };
+      window.intercomSettings = {custom: 'keep'};
+      Intercom('boot', {app_id: 'x', custom: 1});
+    `);
+    // The harness's widget stub iterates arrays too.
+    Array.prototype[Symbol.iterator] = saved.iterator;
+    await fireLoad();
+    loadWidgets();
+    page("Intercom('update', {custom: 2});");
+    extra.stolen = g.__stolen;
+    // Undo, so the harness's own JSON and arrays work again.
+    for (const k of ['user_id', 'intercom_user_jwt', 'app_id', 'get']) delete Object.prototype[k];
+    Reflect.apply = saved.apply;
+    Object.defineProperty = saved.define;
+    Object.keys = saved.keys;
+    JSON.parse = saved.parse;
+  },
+  // An SPA logs out without a reload: shutdown, then an anonymous boot.
+  async page_shutdown() {
+    responder = (n) => ({status: 200, body: tokenResponse(n + 1)});
+    runOurs();
+    page(officialLoader(P.app_id));
+    page("Intercom('boot', {app_id: 'x', custom: 1});");
+    await fireLoad();
+    loadWidgets();
+    page("Intercom('shutdown'); window.intercomSettings = {app_id: 'x', user_id: 'next-user'}; Intercom('boot', {app_id: 'x'}); Intercom('update', {user_id: 'next-user'});");
+    extra.settingsAfterShutdown = clone(g.intercomSettings);
+    await advance(P.refresh_ms + 3600 * 1000);
   },
   // Odd values and a page-defined Intercom function: nothing throws.
   async hostile() {

@@ -1,0 +1,81 @@
+package caddyintercom_test
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// caddyfileBlock matches a fenced ```caddyfile block of the README.
+var caddyfileBlock = regexp.MustCompile("(?ms)^```caddyfile\n(.*?)^```")
+
+// TestReadmeCaddyfiles adapts every Caddyfile block of the README, as an
+// operator who copies it would: each must adapt without error or warning and
+// be formatted as `caddy fmt` writes it (caddy run warns otherwise). A block
+// that is only a directive or a site body is wrapped in a site first.
+func TestReadmeCaddyfiles(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := caddyfileBlock.FindAllSubmatch(readme, -1)
+	if len(blocks) < 4 {
+		t.Fatalf("found %d caddyfile blocks in README.md; the pattern is broken", len(blocks))
+	}
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	for i, m := range blocks {
+		block := m[1]
+		name := firstLine(block)
+		t.Run(name, func(t *testing.T) {
+			if formatted := caddyfile.Format(block); !bytes.Equal(formatted, block) {
+				t.Errorf("block %d is not formatted as caddy fmt writes it:\n%s", i+1, formatted)
+			}
+			input := wrapInSite(block)
+			_, warnings, err := adapter.Adapt(input, map[string]any{"filename": "README.md"})
+			if err != nil {
+				t.Fatalf("block %d does not adapt: %v\n%s", i+1, err, input)
+			}
+			for _, w := range warnings {
+				t.Errorf("block %d: warning: line %d: %s", i+1, w.Line, w.Message)
+			}
+		})
+	}
+}
+
+// wrapInSite makes a fragment (an intercom directive, or the salesforce
+// block of one) into a whole, formatted Caddyfile; a block that starts with
+// a site address or global options is one already.
+func wrapInSite(block []byte) []byte {
+	first := firstLine(block)
+	if strings.HasPrefix(first, "{") || strings.Contains(strings.Fields(first + " x")[0], ".") {
+		return block
+	}
+	if strings.HasPrefix(first, "salesforce") {
+		block = append([]byte("intercom {\n\tapp_id a\n\tsecret s\n\tuser_id {http.auth.user.id}\n"), indent(block)...)
+		block = append(block, "}\n"...)
+	}
+	site := append([]byte("example.com {\n"), indent(block)...)
+	return append(site, "\treverse_proxy 127.0.0.1:9\n}\n"...)
+}
+
+func indent(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if strings.TrimSpace(line) != "" {
+			out.WriteByte('\t')
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
+}
+
+func firstLine(b []byte) string {
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
+}
