@@ -146,6 +146,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"salesforce no key", sf(func(s *Salesforce) { s.PrivateKey = "" }), "salesforce: private_key: required"},
 		{"salesforce empty key file", sf(func(s *Salesforce) { s.PrivateKey = "{env.EMPTY_SECRET}" }), "salesforce: private_key: resolves to an empty value"},
 		{"salesforce bad PEM", sf(func(s *Salesforce) { s.PrivateKey = "not a pem" }), "salesforce: private_key:"},
+		{"unreadable certificate", sf(func(s *Salesforce) { s.Certificate = "{file./nonexistent/sf.cert.pem}" }), "salesforce: certificate: resolves to an empty value: cannot read the file: open /nonexistent/sf.cert.pem"},
 		{"salesforce bad algorithm", sf(func(s *Salesforce) { s.Algorithm = "ES256" }), `salesforce: algorithm: "ES256" is not supported`},
 		{"salesforce reuse not below ttl", sf(func(s *Salesforce) { s.Reuse = caddy.Duration(time.Hour) }), "salesforce: reuse: 1h0m0s must be shorter than the token ttl 1h0m0s"},
 		{"salesforce reuse over custom ttl", sf(func(s *Salesforce) { s.TTL = caddy.Duration(time.Minute); s.Reuse = caddy.Duration(2 * time.Minute) }), "must be shorter than the token ttl 1m0s"},

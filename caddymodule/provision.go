@@ -271,7 +271,7 @@ func (s *Salesforce) provisionJWKS(repl *caddy.Replacer, signer *injector.Salesf
 func parseCertificate(repl *caddy.Replacer, value string) (*x509.Certificate, error) {
 	text := repl.ReplaceAll(value, "")
 	if text == "" {
-		return nil, errors.New("resolves to an empty value (check the file it names)")
+		return nil, fmt.Errorf("resolves to an empty value: %s", whyEmpty(value))
 	}
 	certs, err := keys.ParseCertificatesPEM([]byte(text))
 	if err != nil {
