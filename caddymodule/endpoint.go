@@ -15,7 +15,7 @@ import (
 // reaches the upstream. It answers only pages of its own origin: a token in
 // a response another origin can read (with the user's cookies) is a token
 // for the wrong party.
-func (h *Intercom) serveEndpoint(w http.ResponseWriter, r *http.Request, headerSeen, untrusted bool) error {
+func (h *Intercom) serveEndpoint(w http.ResponseWriter, r *http.Request, headerSeen bool, refused string) error {
 	hdr := w.Header()
 	// CORS headers an earlier handler set for the site would let another
 	// origin read the answer: the endpoint never carries any.
@@ -39,7 +39,7 @@ func (h *Intercom) serveEndpoint(w http.ResponseWriter, r *http.Request, headerS
 	id := h.resolveIdentity(r)
 	if id.UserID == "" {
 		if headerSeen {
-			h.noteAnonymous(r, untrusted)
+			h.noteAnonymous(r, refused)
 		}
 		return h.endpointError(w, http.StatusUnauthorized, "not_identified")
 	}

@@ -235,9 +235,8 @@ http://localhost:9080 {
 	intercom {
 		app_id %s
 		secret %s
-		user_id {http.request.header.Remote-User}
-		email {http.request.header.Remote-Email}
-		trust route
+		user_id {http.reverse_proxy.header.Remote-User}
+		email {http.reverse_proxy.header.Remote-Email}
 	}
 	reverse_proxy %s
 }`, strings.TrimPrefix(auth.URL, "http://"), testAppID, testSecret, up.addr()))
