@@ -50,11 +50,17 @@ func TestReadmeCaddyfiles(t *testing.T) {
 
 // wrapInSite makes a fragment (an intercom directive, or the salesforce
 // block of one) into a whole, formatted Caddyfile; a block that starts with
-// a site address or global options is one already.
+// a site address or global options is one already. The check of the
+// formatting runs on the block as written, before this.
 func wrapInSite(block []byte) []byte {
 	first := firstLine(block)
 	if strings.HasPrefix(first, "{") || strings.Contains(strings.Fields(first + " x")[0], ".") {
 		return block
+	}
+	// An elided intercom block ("# …") stands for the required
+	// sub-directives, which the parser insists on.
+	if first == "intercom {" && bytes.Contains(block, []byte("\t# …\n")) {
+		block = bytes.Replace(block, []byte("\t# …\n"), []byte("\tapp_id a\n\tsecret s\n\tuser_id {http.auth.user.id}\n"), 1)
 	}
 	if strings.HasPrefix(first, "salesforce") {
 		block = append([]byte("intercom {\n\tapp_id a\n\tsecret s\n\tuser_id {http.auth.user.id}\n"), indent(block)...)

@@ -151,7 +151,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	total := stats.requests.Load() + warm.requests.Load()
-	injected := int64(metrics[`caddy_intercom_responses_total{outcome="injected"}`])
+	injected := int64(metrics[`caddy_intercom_responses_total{app_id="`+harness.AppID+`",outcome="injected"}`])
 	t.Logf("soak %s: %d requests (%.0f/s) over %d connections for %d users; ok %d, non-2xx %d, transport errors %d, cross-user %d, malformed %d",
 		elapsed.Round(time.Millisecond), stats.requests.Load(), float64(stats.requests.Load())/elapsed.Seconds(), soakConns, soakUsers,
 		stats.ok.Load(), stats.non2xx.Load(), stats.transport.Load(), stats.crossUser.Load(), stats.malformed.Load())
@@ -172,7 +172,7 @@ func TestSoak(t *testing.T) {
 	if injected != total {
 		t.Errorf("caddy counted %d injected pages, the clients made %d requests", injected, total)
 	}
-	if e := metrics[`caddy_intercom_responses_total{outcome="error"}`]; e != 0 {
+	if e := metrics[`caddy_intercom_responses_total{app_id="`+harness.AppID+`",outcome="error"}`]; e != 0 {
 		t.Errorf("caddy counted %.0f errors", e)
 	}
 	if heapAfter > heapBefore+soakHeapGrowth {

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-intercom/caddy-intercom/injector"
 )
 
 func init() {
@@ -27,14 +29,14 @@ func parseIntercom(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //
 //	intercom [<matcher>] {
 //		app_id     <workspace id>
-//		region     us|eu|au
+//		region     us|eu|au (ap: au)
 //		api_base   <url>
 //		secret     <Messenger API secret>
 //		user_id    <value>
 //		email      <value>
 //		name       <value>
 //		attribute  <claim> <value>
-//		trust      <cidr…> | private_ranges | route
+//		trust      <cidr…> | private_ranges
 //		ttl        <duration>
 //		user_hash
 //		loader
@@ -54,10 +56,31 @@ func parseIntercom(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //			jwks        <path>
 //		}
 //	}
+//
+// Every value that is known at parse time is checked here, so that its error
+// carries the Caddyfile's file and line: CIDRs, regions, durations, paths,
+// attribute names, literal empty values and the identity allowlist.
+// Provision and Validate run the same checks on JSON configs.
 func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
+	d.Next()        // directive name
+	directive := *d // for errors about the block as a whole
 	if d.NextArg() {
 		return d.ArgErr()
+	}
+	// The first identity value that reads a request header: it needs
+	// `trust`, which may come later in the block.
+	var headerAt *caddyfile.Dispenser
+	var headerErr error
+	identity := func(sub, v string) error {
+		headers, err := checkIdentityValue(identityValue{sub, v})
+		if err != nil {
+			return d.WrapErr(err)
+		}
+		if len(headers) > 0 && headerAt == nil {
+			at := *d
+			headerAt, headerErr = &at, errHeaderNeedsTrust(sub, headers[0])
+		}
+		return nil
 	}
 	for d.NextBlock(0) {
 		sub := d.Val()
@@ -67,8 +90,28 @@ func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one value", sub)
 			}
-			if _, ok := apiBases[v]; sub == "region" && !ok {
-				return d.Errf("region: unknown region %q (want us, eu or au)", v)
+			if v == "" {
+				return d.Errf("%s: empty value", sub)
+			}
+			var err error
+			switch sub {
+			case "app_id":
+				err = checkAppID(v)
+			case "region":
+				if _, ok := regionAPIBase(v); !ok {
+					err = errUnknownRegion(v)
+				}
+			case "api_base":
+				err = checkAPIBase(v)
+			case "endpoint":
+				err = checkPath(sub, v)
+			case "user_id", "email", "name":
+				if err := identity(sub, v); err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				return d.WrapErr(err)
 			}
 			*h.stringField(sub) = v
 		case "attribute":
@@ -82,11 +125,22 @@ func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, dup := h.Attributes[claim]; dup {
 				return d.Errf("attribute: claim %q given twice", claim)
 			}
+			if err := injector.ValidateAttributeName(claim); err != nil {
+				return d.Errf("attribute %s: %w", claim, err)
+			}
+			if err := identity("attribute "+claim, value); err != nil {
+				return err
+			}
 			h.Attributes[claim] = value
 		case "trust":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
-				return d.Errf("trust: expects CIDR ranges, private_ranges or route")
+				return d.Errf("trust: expects CIDR ranges or private_ranges")
+			}
+			for _, t := range args {
+				if _, err := parseTrust(t); err != nil {
+					return d.WrapErr(err)
+				}
 			}
 			h.Trust = append(h.Trust, args...)
 		case "ttl":
@@ -108,14 +162,28 @@ func (h *Intercom) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("salesforce: expects a block, not a value")
 			}
+			if h.Salesforce != nil {
+				return d.Errf("salesforce: given twice")
+			}
 			sf := new(Salesforce)
-			if err := sf.unmarshalCaddyfile(d); err != nil {
+			block := *d
+			if err := sf.unmarshalCaddyfile(d, identity); err != nil {
 				return err
+			}
+			if err := sf.check(); err != nil {
+				return block.Errf("salesforce: %w", err)
 			}
 			h.Salesforce = sf
 		default:
 			return d.Errf("unrecognized intercom sub-directive %q", sub)
 		}
+	}
+	if headerAt != nil && len(h.Trust) == 0 {
+		return headerAt.WrapErr(headerErr)
+	}
+	// What is missing is reported at the directive.
+	if err := h.checkConfig(); err != nil {
+		return directive.WrapErr(err)
 	}
 	return nil
 }
@@ -141,7 +209,9 @@ func (h *Intercom) stringField(name string) *string {
 	}
 }
 
-func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// unmarshalCaddyfile parses the salesforce block; identity checks the
+// subject with the enclosing handler's rules.
+func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser, identity func(sub, v string) error) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
 		var field *string
@@ -164,6 +234,9 @@ func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
 				return d.Errf("salesforce previous_certificate: expects a PEM and optionally its key id")
+			}
+			if args[0] == "" {
+				return d.Errf("salesforce previous_certificate: empty value")
 			}
 			prev := PreviousCertificate{Certificate: args[0]}
 			if len(args) == 2 {
@@ -201,8 +274,22 @@ func (s *Salesforce) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if !d.AllArgs(field) {
 			return d.Errf("salesforce %s: expects exactly one value", sub)
 		}
-		if sub == "algorithm" && s.Algorithm != "RS256" && s.Algorithm != "RS512" {
-			return d.Errf("salesforce algorithm: %q is not supported (want RS256 or RS512)", s.Algorithm)
+		if *field == "" {
+			return d.Errf("salesforce %s: empty value", sub)
+		}
+		var err error
+		switch sub {
+		case "algorithm":
+			err = checkAlgorithm(s.Algorithm)
+		case "jwks":
+			err = checkPath(sub, s.JWKS)
+		case "subject":
+			if err := identity("salesforce subject", s.Subject); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return d.Errf("salesforce %w", err)
 		}
 	}
 	return nil

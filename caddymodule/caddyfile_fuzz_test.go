@@ -9,10 +9,11 @@ import (
 
 // FuzzUnmarshalCaddyfile feeds arbitrary directive blocks to the parser:
 // it must return an error or a config, never panic, and whatever it accepts
-// must survive identity-source parsing without panicking either.
+// must pass the same checks Provision and Validate run.
 func FuzzUnmarshalCaddyfile(f *testing.F) {
 	for _, seed := range []string{
 		"intercom {\n app_id a\n secret s\n user_id {http.auth.user.id}\n}",
+		"intercom {\n app_id a\n secret s\n user_id {http.reverse_proxy.header.Remote-User}\n email {header.X-Email}\n trust 10.0.0.1\n region ap\n}",
 		"intercom {\n attribute plan {http.auth.user.plan}\n trust 10.0.0.0/8 ::1 private_ranges\n ttl 30m\n user_hash\n loader\n endpoint /jwt\n}",
 		"intercom {\n salesforce {\n  private_key {file./k.pem}\n  key_id k\n  issuer i\n  reuse 5m\n  cache_size 10\n  previous_certificate {file./old.cert.pem} old\n }\n}",
 		"intercom {\n user_id {header.X-User}\n trust route\n}",
@@ -33,13 +34,14 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		if err := h.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
 			return
 		}
-		values := []string{h.UserID, h.Email, h.Name}
-		for _, v := range h.Attributes {
-			values = append(values, v)
+		// What the parser accepts, the static check accepts too: every value
+		// known at parse time is checked there, with file and line.
+		if err := h.checkConfig(); err != nil {
+			t.Fatalf("parser accepted %q, but the config check refuses it: %v", input, err)
 		}
-		src, err := newIdentitySource(h.Trust, values)
+		src, err := newIdentitySource(h.Trust, h.identityValues())
 		if err != nil {
-			return
+			t.Fatalf("parser accepted %q, but its identity is refused: %v", input, err)
 		}
 		for _, name := range src.headers {
 			if name == "" || strings.ContainsAny(name, "{}") {

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"mime"
 	"strings"
+
+	"github.com/caddy-intercom/caddy-intercom/injector"
 )
 
 // namesCharset reports whether a Content-Type names a charset (or is not
@@ -11,8 +13,18 @@ import (
 // of the first 1024 bytes where browsers look for it; the rewriter then
 // reports the declared charset at Decide time and withCharset adds it.
 func namesCharset(contentType string) bool {
-	if !strings.Contains(strings.ToLower(contentType), "charset") {
+	if !containsFoldASCII(contentType, "charset") { // no allocation on the common path
 		return false
+	}
+	// The usual "text/html; charset=utf-8": a single, unquoted, non-empty
+	// charset parameter names a charset whether or not it would parse
+	// (unparseable is left alone too), so ParseMediaType's map is not needed.
+	if _, param, ok := strings.Cut(contentType, ";"); ok {
+		param = strings.TrimSpace(param)
+		if len(param) > len("charset=") && injector.EqualFoldASCII(param[:len("charset=")], "charset=") &&
+			param[len("charset=")] != '"' && !strings.ContainsAny(param, ";\"") {
+			return true
+		}
 	}
 	_, params, err := mime.ParseMediaType(contentType)
 	return err != nil || params["charset"] != ""

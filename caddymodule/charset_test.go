@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,5 +67,21 @@ func TestNamesCharset(t *testing.T) {
 	}
 	if got := withCharset("text/html;", "koi8-r"); got != "text/html; charset=koi8-r" {
 		t.Errorf("withCharset = %q", got)
+	}
+}
+
+// TestNamesCharsetFastPath checks the fast path against mime.ParseMediaType's
+// verdict.
+func TestNamesCharsetFastPath(t *testing.T) {
+	for _, ct := range []string{
+		"text/html", "text/html; charset=utf-8", "TEXT/HTML;CHARSET=UTF-8", "text/html; charset=\"utf-8\"",
+		"text/html; charset=\"\"", "text/html; charset=", "text/html; charset=utf-8; q=1", "text/html; q=1; charset=x",
+		"text/html; charsetx=1", "text/html; charset=a b", "text/html;; charset=x", "text/html; charset=x\\y",
+	} {
+		_, params, err := mime.ParseMediaType(ct)
+		want := strings.Contains(strings.ToLower(ct), "charset") && (err != nil || params["charset"] != "")
+		if got := namesCharset(ct); got != want {
+			t.Errorf("namesCharset(%q) = %v, want %v", ct, got, want)
+		}
 	}
 }

@@ -1,13 +1,10 @@
 package caddymodule
 
 import (
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,7 +13,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-intercom/caddy-intercom/injector"
-	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 )
 
 func init() {
@@ -60,8 +56,8 @@ type Intercom struct {
 	Name  string `json:"name,omitempty"`
 	// Further claims signed into the JWT, by claim name.
 	Attributes map[string]string `json:"attributes,omitempty"`
-	// Who may supply identity request headers: CIDR ranges or IPs,
-	// "private_ranges", or "route" (a handler earlier in the route set them).
+	// Who may supply identity request headers: CIDR ranges or IPs, or
+	// "private_ranges". ("route" is refused: see errTrustRoute.)
 	Trust []string `json:"trust,omitempty"`
 	// Lifetime of the Intercom JWT. Default 1h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
@@ -84,7 +80,9 @@ type Intercom struct {
 	attrNames  []string
 	marker     injector.SessionMarker
 	logger     *zap.Logger
-	metrics    *metrics
+
+	// The request path, prepared once by provisionRequestPath.
+	requestPath
 }
 
 // Salesforce configures the salesforce_identity_token.
@@ -136,245 +134,67 @@ func (Intercom) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves secrets and keys once, parses trust ranges and builds
-// the signers. Every configuration error names its sub-directive.
-func (h *Intercom) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
-	var err error
-	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return err
-	}
+// requestPath is what the handler prepares once, at provision, so that a
+// request does no label lookup, no closure allocation and no parsing of the
+// configured placeholders.
+type requestPath struct {
+	tokens  *injector.Tokens
+	metrics *handlerMetrics
+	// The narrow functions the response writer gets instead of *Intercom,
+	// bound once (a method value bound per request would allocate).
+	script  pageScript
+	outcome outcomeFunc
+	// The identity values, parsed.
+	userID, email, name, sfSubject placeholderValue
+	attrValues                     []placeholderValue // by attrNames
+	// anonymousNoted: the first anonymous request with an identity header
+	// since this config was loaded has been logged at info. A pointer: the
+	// module value is copied by CaddyModule.
+	anonymousNoted *atomic.Bool
+}
 
-	if h.AppID == "" {
-		return errors.New("app_id: required (the Intercom workspace ID)")
-	}
-	if !appIDPattern.MatchString(h.AppID) {
-		return fmt.Errorf("app_id: %q is not an Intercom workspace ID (letters, digits, - and _)", h.AppID)
-	}
-	if h.UserID == "" {
-		return errors.New("user_id: required (usually a placeholder such as {http.auth.user.id})")
-	}
-	if h.Secret == "" {
-		return errors.New("secret: required (the Messenger API secret, e.g. {env.INTERCOM_SECRET} or {file.path})")
-	}
-
-	switch {
-	case h.APIBase != "":
-		if !strings.HasPrefix(h.APIBase, "https://") && !strings.HasPrefix(h.APIBase, "http://") {
-			return fmt.Errorf("api_base: %q is not an http(s) URL", h.APIBase)
-		}
-		h.apiBase = strings.TrimRight(h.APIBase, "/")
-	default:
-		region := h.Region
-		if region == "" {
-			region = "us"
-		}
-		base, ok := apiBases[region]
-		if !ok {
-			return fmt.Errorf("region: unknown region %q (want us, eu or au)", h.Region)
-		}
-		h.apiBase = base
-	}
-
-	if h.TTL < 0 {
-		return fmt.Errorf("ttl: must be positive, got %s", time.Duration(h.TTL))
-	}
-
-	h.attrNames = make([]string, 0, len(h.Attributes))
-	for name := range h.Attributes {
-		if err := injector.ValidateAttributeName(name); err != nil {
-			return fmt.Errorf("attribute %s: %w", name, err)
-		}
-		h.attrNames = append(h.attrNames, name)
-	}
-	slices.Sort(h.attrNames)
-
-	repl := caddy.NewReplacer()
-	secret := repl.ReplaceAll(h.Secret, "")
-	if secret == "" {
-		return errors.New("secret: resolves to an empty value (check the environment variable or file it names)")
-	}
-	signer, err := injector.NewIntercomSigner(injector.IntercomConfig{
-		Secret: []byte(secret),
-		TTL:    time.Duration(h.TTL),
-	})
-	if err != nil {
-		return fmt.Errorf("secret: %w", err)
-	}
-	h.intercom = signer
-	h.marker = injector.NewSessionMarker([]byte(secret))
-
-	if h.Endpoint != "" && !strings.HasPrefix(h.Endpoint, "/") {
-		return fmt.Errorf("endpoint: %q must be a path starting with /", h.Endpoint)
-	}
-
-	if h.Salesforce != nil {
-		if h.salesforce, err = h.Salesforce.provision(repl); err != nil {
-			return fmt.Errorf("salesforce: %w", err)
-		}
-		if h.jwksDoc, err = h.Salesforce.provisionJWKS(repl, h.salesforce); err != nil {
-			return fmt.Errorf("salesforce: %w", err)
-		}
-		if h.Salesforce.Reuse > 0 {
-			h.sfCache = injector.NewTokenCache(time.Duration(h.Salesforce.Reuse), h.Salesforce.CacheSize, nil)
-		}
-	}
-
-	values := []string{h.UserID, h.Email, h.Name}
-	for _, name := range h.attrNames {
-		values = append(values, h.Attributes[name])
-	}
-	if h.Salesforce != nil {
-		values = append(values, h.Salesforce.Subject)
-	}
-	h.identity, err = newIdentitySource(h.Trust, values)
+// provisionRequestPath prepares the request path once Provision has built
+// the signers; it runs at the end of Provision.
+func (h *Intercom) provisionRequestPath(ctx caddy.Context) error {
+	m, err := newHandlerMetrics(ctx.GetMetricsRegistry(), h.AppID)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(h.UserID, "{") {
-		h.logger.Warn("user_id is a constant: every visitor will be identified as the same user")
+	h.metrics = m
+	h.tokens = &injector.Tokens{
+		AppID:      h.AppID,
+		APIBase:    h.apiBase,
+		Intercom:   h.intercom,
+		UserHash:   h.UserHash,
+		Salesforce: h.salesforce,
+		Reuse:      h.sfCache,
+		Signed:     m.signed,
+		Reused:     m.reused,
 	}
-	h.logger.Info("intercom identification enabled",
-		zap.String("app_id", h.AppID),
-		zap.String("api_base", h.apiBase),
-		zap.Strings("identity_headers", h.identity.headers),
-		zap.Bool("salesforce", h.salesforce != nil),
-		zap.String("endpoint", h.Endpoint))
-	return nil
-}
-
-func (s *Salesforce) provision(repl *caddy.Replacer) (*injector.SalesforceSigner, error) {
-	if s.KeyID == "" {
-		return nil, errors.New("key_id: required (the kid of the key in the Salesforce keyset)")
+	h.script = h.pageScript
+	h.anonymousNoted = new(atomic.Bool)
+	h.outcome = h.recordOutcome
+	h.userID = parsePlaceholderValue(h.UserID)
+	h.email = parsePlaceholderValue(h.Email)
+	h.name = parsePlaceholderValue(h.Name)
+	h.attrValues = make([]placeholderValue, len(h.attrNames))
+	for i, name := range h.attrNames {
+		h.attrValues[i] = parsePlaceholderValue(h.Attributes[name])
 	}
-	if s.Issuer == "" {
-		return nil, errors.New("issuer: required (the issuer configured on the Salesforce keyset)")
-	}
-	if s.PrivateKey == "" {
-		return nil, errors.New("private_key: required (an RSA private key as PEM, e.g. {file.path})")
-	}
-	switch s.Algorithm {
-	case "", "RS256", "RS512":
-	default:
-		return nil, fmt.Errorf("algorithm: %q is not supported (want RS256 or RS512)", s.Algorithm)
-	}
-	if s.TTL < 0 {
-		return nil, fmt.Errorf("ttl: must be positive, got %s", time.Duration(s.TTL))
-	}
-	ttl := time.Duration(s.TTL)
-	if ttl == 0 {
-		ttl = injector.DefaultTTL
-	}
-	if s.Reuse < 0 || time.Duration(s.Reuse) >= ttl {
-		return nil, fmt.Errorf("reuse: %s must be shorter than the token ttl %s, so that a reused token still has time left", time.Duration(s.Reuse), ttl)
-	}
-	if s.CacheSize < 0 {
-		return nil, fmt.Errorf("cache_size: must be positive, got %d", s.CacheSize)
-	}
-	pemText := repl.ReplaceAll(s.PrivateKey, "")
-	if pemText == "" {
-		return nil, errors.New("private_key: resolves to an empty value (check the file or environment variable it names)")
-	}
-	signer, err := injector.NewSalesforceSigner(injector.SalesforceConfig{
-		PrivateKeyPEM: []byte(pemText),
-		KeyID:         s.KeyID,
-		Issuer:        s.Issuer,
-		Audience:      s.Audience,
-		Algorithm:     s.Algorithm,
-		TTL:           time.Duration(s.TTL),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("private_key: %w", err)
-	}
-	return signer, nil
-}
-
-// provisionJWKS checks the certificates against the signing key and builds
-// the JWKS document once.
-func (s *Salesforce) provisionJWKS(repl *caddy.Replacer, signer *injector.SalesforceSigner) ([]byte, error) {
-	if s.JWKS != "" && !strings.HasPrefix(s.JWKS, "/") {
-		return nil, fmt.Errorf("jwks: %q must be a path starting with /", s.JWKS)
-	}
-	if s.Certificate == "" {
-		if s.JWKS != "" || len(s.PreviousCertificates) > 0 {
-			return nil, errors.New("certificate: required to publish a JWKS (the public certificate of private_key)")
-		}
-		return nil, nil
-	}
-	alg := s.Algorithm
-	if alg == "" {
-		alg = "RS256"
-	}
-	cert, err := parseCertificate(repl, s.Certificate)
-	if err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	if !keys.CertificateMatchesKey(cert, signer.PublicKey()) {
-		return nil, errors.New("certificate: does not belong to private_key (its public key differs)")
-	}
-	current, err := keys.JWKFromCertificate(cert, s.KeyID, alg)
-	if err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	jwks := []keys.JWK{current}
-	for i, prev := range s.PreviousCertificates {
-		kid := prev.KeyID
-		if kid == "" {
-			path, ok := strings.CutPrefix(prev.Certificate, "{file.")
-			if !ok || !strings.HasSuffix(path, "}") {
-				return nil, fmt.Errorf("previous_certificate %d: give its key id (kid) as a second argument", i+1)
-			}
-			kid = keys.KeyIDFromPath(strings.TrimSuffix(path, "}"))
-		}
-		pc, err := parseCertificate(repl, prev.Certificate)
-		if err != nil {
-			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
-		}
-		jwk, err := keys.JWKFromCertificate(pc, kid, alg)
-		if err != nil {
-			return nil, fmt.Errorf("previous_certificate %s: %w", kid, err)
-		}
-		jwks = append(jwks, jwk)
-	}
-	doc, err := keys.JWKSDocument(jwks...)
-	if err != nil {
-		return nil, fmt.Errorf("jwks: %w", err)
-	}
-	return doc, nil
-}
-
-func parseCertificate(repl *caddy.Replacer, value string) (*x509.Certificate, error) {
-	text := repl.ReplaceAll(value, "")
-	if text == "" {
-		return nil, errors.New("resolves to an empty value (check the file it names)")
-	}
-	certs, err := keys.ParseCertificatesPEM([]byte(text))
-	if err != nil {
-		return nil, err
-	}
-	return certs[0], nil
-}
-
-// Validate reports configuration that Provision accepted but that cannot work.
-func (h *Intercom) Validate() error {
-	if h.intercom == nil {
-		return errors.New("intercom: not provisioned")
-	}
-	if h.Salesforce != nil && h.salesforce == nil {
-		return errors.New("salesforce: not provisioned")
+	if h.Salesforce != nil && h.Salesforce.Subject != "" {
+		h.sfSubject = parsePlaceholderValue(h.Salesforce.Subject)
 	}
 	return nil
 }
 
-// ServeHTTP strips forged identity headers, and for identified page requests
-// wraps the response so that HTML pages get the signed settings injected.
-// Everything else passes through without any wrapping.
+// ServeHTTP strips forged identity headers, answers the token endpoint and
+// the JWKS path, and for identified page requests wraps the response so
+// that an HTML page gets the signed settings injected and the page policy
+// applied. Everything else passes through without any wrapping.
 func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.identity.honoured(r) {
-		h.identity.strip(r.Header)
-	}
+	headerSeen, refused := h.identity.screen(r)
 	if h.Endpoint != "" && r.URL.Path == h.Endpoint {
-		return h.serveEndpoint(w, r)
+		return h.serveEndpoint(w, r, headerSeen, refused)
 	}
 	if h.jwksDoc != nil && r.URL.Path == h.Salesforce.JWKS {
 		return h.serveJWKS(w, r)
@@ -382,20 +202,29 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if !rewritable(r) {
 		return next.ServeHTTP(w, r)
 	}
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	id := h.resolveIdentity(repl)
+	// Identity is resolved now, before the next handler runs, never later
+	// at WriteHeader: reverse_proxy sets {http.reverse_proxy.header.*} to
+	// the proxied app's response headers, so a lazy read of forward_auth's
+	// identity placeholders would let the app choose whom to sign for.
+	id := h.resolveIdentity(r)
 	marker := markerOf(r)
-	if id.UserID == "" && marker == "" {
-		// Anonymous, and no identified session to clear: untouched.
-		h.metrics.responses.WithLabelValues(outcomeAnonymous).Inc()
-		return next.ServeHTTP(w, r)
+	if id.UserID == "" {
+		if headerSeen {
+			h.noteAnonymous(r, refused)
+		}
+		if marker == "" {
+			// Anonymous, and no identified session to clear: untouched.
+			h.metrics.response(outcomeAnonymous)
+			return next.ServeHTTP(w, r)
+		}
 	}
 
 	// The upstream must answer with a full, uncompressed body: Caddy's
 	// encode handler compresses our output, and no 206/304 may hand back a
-	// page that was rendered (and cached) for someone else.
+	// page that was rendered (and cached) for someone else. A HEAD asks
+	// the same, so that its headers are the GET's.
 	for _, name := range strippedRequestHeaders {
-		r.Header.Del(name)
+		delete(r.Header, name)
 	}
 
 	rw := newInjectingWriter(w, r, h, id, marker)
@@ -405,124 +234,200 @@ func (h *Intercom) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // strippedRequestHeaders are removed from requests whose response may be
-// rewritten.
-var strippedRequestHeaders = []string{"Accept-Encoding", "Range", "If-Range", "If-None-Match", "If-Modified-Since"}
+// rewritten (canonical names: deleted from the map directly).
+var strippedRequestHeaders = [...]string{"Accept-Encoding", "Range", "If-Range", "If-None-Match", "If-Modified-Since"}
 
 // rewritable reports whether the response to r may be an HTML page we inject
-// into: a GET that is not a websocket upgrade nor an event stream.
+// into (GET) or apply the page policy to (HEAD): not a websocket upgrade nor
+// an event stream.
 func rewritable(r *http.Request) bool {
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	if r.Header.Get("Upgrade") != "" {
+	if len(r.Header["Upgrade"]) != 0 {
 		return false
 	}
-	for _, accept := range r.Header.Values("Accept") {
-		if strings.Contains(strings.ToLower(accept), "text/event-stream") {
+	for _, accept := range r.Header["Accept"] {
+		if containsFoldASCII(accept, "text/event-stream") {
 			return false
 		}
 	}
 	return true
 }
 
+// containsFoldASCII reports whether s contains the lower-case ASCII sub,
+// ignoring ASCII case in s, without allocating.
+func containsFoldASCII(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if injector.EqualFoldASCII(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// placeholderValue is a configured identity value, parsed once: when the
+// whole value is one placeholder, its key is looked up directly (no
+// builder, no copy); anything else goes through ReplaceAll.
+type placeholderValue struct {
+	text string // as configured ("" = not configured)
+	key  string // the placeholder's key when text is exactly "{key}"
+}
+
+func parsePlaceholderValue(text string) placeholderValue {
+	v := placeholderValue{text: text}
+	if len(text) > 2 && text[0] == '{' && text[len(text)-1] == '}' && !strings.ContainsAny(text[1:len(text)-1], "{}\\") {
+		v.key = text[1 : len(text)-1]
+	}
+	return v
+}
+
+// resolve evaluates the value for one request. Unknown placeholders are
+// empty, so an auth handler that did not run leaves the request anonymous
+// instead of signing the placeholder's text.
+func (v placeholderValue) resolve(repl *caddy.Replacer) string {
+	if v.text == "" {
+		return ""
+	}
+	if v.key != "" {
+		val, ok := repl.Get(v.key)
+		if !ok || val == nil {
+			return ""
+		}
+		if s, ok := val.(string); ok {
+			return s
+		}
+	}
+	return repl.ReplaceAll(v.text, "")
+}
+
 // resolveIdentity evaluates the identity placeholders for this request.
-// Unknown placeholders are empty, so an auth handler that did not run leaves
-// the request anonymous instead of signing the placeholder's text.
-func (h *Intercom) resolveIdentity(repl *caddy.Replacer) injector.Identity {
-	id := injector.Identity{UserID: repl.ReplaceAll(h.UserID, "")}
+// The Salesforce subject is the configured subject when there is one (and
+// then "" when it is empty: never the user id), else the user id.
+func (h *Intercom) resolveIdentity(r *http.Request) injector.Identity {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	id := injector.Identity{UserID: h.userID.resolve(repl)}
 	if id.UserID == "" {
 		return id
 	}
-	if h.Email != "" {
-		id.Email = repl.ReplaceAll(h.Email, "")
-	}
-	if h.Name != "" {
-		id.Name = repl.ReplaceAll(h.Name, "")
-	}
-	if len(h.attrNames) > 0 {
-		id.Attributes = make([]injector.Attribute, 0, len(h.attrNames))
-		for _, name := range h.attrNames {
-			if v := repl.ReplaceAll(h.Attributes[name], ""); v != "" {
-				id.Attributes = append(id.Attributes, injector.Attribute{Name: name, Value: v})
+	id.Email = h.email.resolve(repl)
+	id.Name = h.name.resolve(repl)
+	if len(h.attrValues) > 0 {
+		id.Attributes = make([]injector.Attribute, 0, len(h.attrValues))
+		for i, v := range h.attrValues {
+			if val := v.resolve(repl); val != "" {
+				id.Attributes = append(id.Attributes, injector.Attribute{Name: h.attrNames[i], Value: val})
 			}
 		}
 	}
-	if h.Salesforce != nil && h.Salesforce.Subject != "" {
-		id.SalesforceSubject = repl.ReplaceAll(h.Salesforce.Subject, "")
+	if h.salesforce != nil {
+		if h.sfSubject.text != "" {
+			id.SalesforceSubject = h.sfSubject.resolve(repl)
+		} else {
+			id.SalesforceSubject = id.UserID
+		}
 	}
 	return id
 }
 
+// noteAnonymous explains an anonymous request that did carry an identity
+// header: a wrong `trust` range or a placeholder that reads another header
+// otherwise makes every user silently anonymous. The first time after a
+// config load it logs at info, then at debug. Never a header value.
+func (h *Intercom) noteAnonymous(r *http.Request, refused string) {
+	level := zapcore.DebugLevel
+	if !h.anonymousNoted.Load() && h.anonymousNoted.CompareAndSwap(false, true) {
+		level = zapcore.InfoLevel
+	}
+	c := h.logger.Check(level, "identity header present but the request is anonymous")
+	if c == nil {
+		return
+	}
+	why := "user_id resolved empty although an identity header was sent: the placeholder reads another source, or the header is empty"
+	switch refused {
+	case reasonUntrustedPeer:
+		why = "the peer is not in `trust`, so its identity headers were removed; set trust to the address of the proxy that sets them"
+	case reasonDuplicateHeader:
+		why = "an identity header arrived as more than one field line, so the identity headers were removed"
+	}
+	c.Write(zap.String("placeholder", h.UserID),
+		zap.Strings("identity_headers", h.identity.headers),
+		zap.String("remote_addr", r.RemoteAddr),
+		zap.String("why", why),
+		zap.Bool("first_since_config_load", level == zapcore.InfoLevel))
+}
+
 // markerOf returns the request's session marker cookie, "" when absent.
+// It reads only the Cookie lines that mention the marker, without parsing
+// every cookie of the request into a slice as r.Cookie does.
 func markerOf(r *http.Request) string {
-	c, err := r.Cookie(injector.MarkerCookie)
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
-
-// settings signs the tokens for id and says when the first of them expires.
-// It is called only once a response is known to be an HTML page (or for the
-// token endpoint), so assets never pay for signing.
-func (h *Intercom) settings(id injector.Identity) (injector.Settings, time.Time, error) {
-	start := time.Now()
-	tok, err := h.intercom.Sign(id)
-	h.metrics.sign.WithLabelValues(tokenIntercom).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return injector.Settings{}, time.Time{}, fmt.Errorf("signing intercom_user_jwt: %w", err)
-	}
-	expires := tok.ExpiresAt
-	s := injector.Settings{
-		AppID:           h.AppID,
-		APIBase:         h.apiBase,
-		UserID:          id.UserID,
-		Email:           id.Email, // locked in the page like the identity
-		Name:            id.Name,
-		IntercomUserJWT: tok.Value,
-	}
-	if h.UserHash {
-		s.UserHash = h.intercom.UserHash(id.UserID)
-	}
-	if h.salesforce != nil {
-		sf, err := h.salesforceToken(id.Subject())
-		if err != nil {
-			return injector.Settings{}, time.Time{}, fmt.Errorf("signing salesforce_identity_token: %w", err)
+	for _, line := range r.Header["Cookie"] {
+		if !strings.Contains(line, injector.MarkerCookie) {
+			continue
 		}
-		s.SalesforceIdentityToken = sf.Value
-		if sf.ExpiresAt.Before(expires) {
-			expires = sf.ExpiresAt
+		for part := range strings.SplitSeq(line, ";") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && name == injector.MarkerCookie {
+				return strings.Trim(value, `"`)
+			}
 		}
 	}
-	return s, expires, nil
+	return ""
 }
 
-// salesforceToken signs a token for subject, or reuses a recent one when
-// `reuse` is configured.
-func (h *Intercom) salesforceToken(subject string) (injector.Token, error) {
-	if h.sfCache != nil {
-		if tok, ok := h.sfCache.Get(subject, h.salesforce.KeyID()); ok {
-			return tok, nil
+// pageScript decides the session hygiene for a page served to id whose
+// request carried marker and, unless headOnly, signs the tokens and appends
+// the page's script body to dst: for an anonymous visitor with a stale
+// session only the shutdown. It is the one signing function the response
+// writer gets.
+type pageScript func(dst []byte, id injector.Identity, marker string, headOnly bool) ([]byte, injector.Hygiene, error)
+
+// outcomeFunc records what became of a response (err: why it is served
+// untouched).
+type outcomeFunc func(o outcome, err error)
+
+// pageScript is the handler's pageScript; see the type.
+func (h *Intercom) pageScript(dst []byte, id injector.Identity, marker string, headOnly bool) ([]byte, injector.Hygiene, error) {
+	hy := h.marker.Decide(id.UserID, marker)
+	if headOnly {
+		return dst, hy, nil
+	}
+	if id.UserID == "" {
+		return injector.AppendScriptBody(dst, injector.Settings{AppID: h.AppID, APIBase: h.apiBase}, injector.SnippetOptions{Shutdown: true}), hy, nil
+	}
+	settings, expires, err := h.sign(id)
+	if err != nil {
+		return dst, hy, err
+	}
+	opts := injector.SnippetOptions{Loader: h.Loader, Shutdown: hy.Shutdown}
+	if h.Endpoint != "" {
+		opts.Endpoint = h.Endpoint
+		opts.RefreshIn = injector.RefreshIn(time.Now(), expires)
+	}
+	return injector.AppendScriptBody(dst, settings, opts), hy, nil
+}
+
+// sign signs id's tokens for a page or the endpoint, and accounts for a
+// configured Salesforce subject that was empty.
+func (h *Intercom) sign(id injector.Identity) (injector.Settings, time.Time, error) {
+	if h.salesforce != nil && id.SalesforceSubject == "" {
+		h.metrics.subjectMissing.Inc()
+		if c := h.logger.Check(zapcore.DebugLevel, "salesforce subject is empty: no salesforce_identity_token for this request"); c != nil {
+			c.Write(zap.String("placeholder", h.sfSubject.text))
 		}
 	}
-	start := time.Now()
-	tok, err := h.salesforce.Sign(subject)
-	h.metrics.sign.WithLabelValues(tokenSalesforce).Observe(time.Since(start).Seconds())
-	if err == nil && h.sfCache != nil {
-		h.sfCache.Put(subject, h.salesforce.KeyID(), tok)
-	}
-	return tok, err
+	return h.tokens.Settings(id)
 }
 
-// logOutcome records one rewritten-or-not response.
-func (h *Intercom) logOutcome(outcome string, err error) {
-	h.metrics.responses.WithLabelValues(outcome).Inc()
+// recordOutcome counts and logs one response; it is the outcomeFunc.
+func (h *Intercom) recordOutcome(o outcome, err error) {
+	h.metrics.response(o)
 	if err != nil {
-		h.logger.Error("page served untouched", zap.String("outcome", outcome), zap.Error(err))
+		h.logger.Error("page served untouched", zap.Stringer("outcome", o), zap.Error(err))
 		return
 	}
 	if c := h.logger.Check(zapcore.DebugLevel, "intercom response"); c != nil {
-		c.Write(zap.String("outcome", outcome))
+		c.Write(zap.Stringer("outcome", o))
 	}
 }
 

@@ -838,9 +838,9 @@ func (s *headScanner) attrDone() {
 	case attrHTTPEquiv:
 		v = trimSpace(v)
 		switch {
-		case equalFoldASCII(v, "content-security-policy"):
+		case EqualFoldASCII(v, "content-security-policy"):
 			s.equiv = equivCSP
-		case equalFoldASCII(v, "content-type"):
+		case EqualFoldASCII(v, "content-type"):
 			s.equiv = equivContentType
 		}
 	case attrCharset:
@@ -859,7 +859,7 @@ func (s *headScanner) attrDone() {
 		}
 	case attrEncoding:
 		s.encHTML = s.valLen <= valueCap &&
-			(equalFoldASCII(v, "text/html") || equalFoldASCII(v, "application/xhtml+xml"))
+			(EqualFoldASCII(v, "text/html") || EqualFoldASCII(v, "application/xhtml+xml"))
 	}
 }
 
@@ -998,7 +998,7 @@ func (s *headScanner) noteCharset(start int) {
 // HTML standard's "extracting a character encoding from a meta element".
 func charsetFromContent(v []byte) []byte {
 	for i := 0; i+len("charset") <= len(v); i++ {
-		if !equalFoldASCII(v[i:i+len("charset")], "charset") {
+		if !EqualFoldASCII(v[i:i+len("charset")], "charset") {
 			continue
 		}
 		j := i + len("charset")
@@ -1059,9 +1059,9 @@ func (s *headScanner) movedCharset(snippetLen int) string {
 	// A <meta> that says UTF-16 means UTF-8 (the prescan's own rule), and
 	// x-user-defined means windows-1252.
 	switch {
-	case len(label) >= 6 && equalFoldASCII(label[:6], "utf-16"):
+	case len(label) >= 6 && EqualFoldASCII(label[:6], "utf-16"):
 		return "utf-8"
-	case equalFoldASCII(label, "x-user-defined"):
+	case EqualFoldASCII(label, "x-user-defined"):
 		return "windows-1252"
 	}
 	return string(label)
@@ -1460,18 +1460,4 @@ func lookupTag(name []byte) tagID {
 
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f'
-}
-
-// equalFoldASCII compares b with the lower-case ASCII string s, ignoring
-// ASCII case in b.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, c := range b {
-		if lower(c) != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -28,15 +28,10 @@ type Identity struct {
 
 	// SalesforceSubject is the Salesforce token's "sub". Salesforce keys the
 	// conversation on it, so some deployments use a contact id rather than
-	// the application's user id. "" means UserID.
+	// the application's user id. It is exactly the subject to sign: "" means
+	// no Salesforce token for this identity, never a fallback to UserID (a
+	// configured subject that is missing for a request must not sign the
+	// user id into a conversation keyed on contact ids). The configuration
+	// layer sets it to UserID when no separate subject is configured.
 	SalesforceSubject string
-}
-
-// Subject returns the Salesforce "sub" for this identity: SalesforceSubject
-// when set, otherwise UserID.
-func (id Identity) Subject() string {
-	if id.SalesforceSubject != "" {
-		return id.SalesforceSubject
-	}
-	return id.UserID
 }

@@ -642,7 +642,7 @@ func (r *tokRewriter) mayEnd(data []byte, from int) bool {
 			switch data[i] {
 			case ' ', '\n', '\r', '\t', '\f', '/', '>':
 				if data[i-n] == '<' && data[i-n+1] == '/' &&
-					equalFoldASCII(data[i-n+2:i], r.tailTag) {
+					EqualFoldASCII(data[i-n+2:i], r.tailTag) {
 					return true
 				}
 			}

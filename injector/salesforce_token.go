@@ -51,6 +51,28 @@ type SalesforceConfig struct {
 	Clock func() time.Time
 }
 
+// The JWS algorithms Salesforce accepts for identity tokens. This is the one
+// definition: the signer, the JWK/JWKS tooling, the token diagnosis, the
+// Caddyfile parser and the CLI all ask SalesforceAlgorithm.
+const (
+	// DefaultSalesforceAlgorithm is used when none is configured.
+	DefaultSalesforceAlgorithm = "RS256"
+	// SalesforceAlgorithmNames lists the accepted algorithms for messages.
+	SalesforceAlgorithmNames = "RS256 or RS512"
+)
+
+// SalesforceAlgorithm reports whether Salesforce accepts alg (exact,
+// case-sensitive, as JWS compares it) and the hash it signs with.
+func SalesforceAlgorithm(alg string) (crypto.Hash, bool) {
+	switch alg {
+	case "RS256":
+		return crypto.SHA256, true
+	case "RS512":
+		return crypto.SHA512, true
+	}
+	return 0, false
+}
+
 // SalesforceSigner signs the salesforce_identity_token that Salesforce
 // Enhanced Chat (Messaging for In-App and Web) verifies against the keyset
 // registered for the channel.
@@ -80,15 +102,13 @@ const minRSAKeyBits = 2048
 // invalid TTL and any key ParseRSAPrivateKey rejects. Errors say what was
 // wrong and never contain key material.
 func NewSalesforceSigner(cfg SalesforceConfig) (*SalesforceSigner, error) {
-	var h crypto.Hash
 	alg := cfg.Algorithm
-	switch alg {
-	case "", "RS256":
-		alg, h = "RS256", crypto.SHA256
-	case "RS512":
-		h = crypto.SHA512
-	default:
-		return nil, fmt.Errorf("salesforce signer: unsupported algorithm %q: Salesforce accepts RS256 or RS512", cfg.Algorithm)
+	if alg == "" {
+		alg = DefaultSalesforceAlgorithm
+	}
+	h, ok := SalesforceAlgorithm(alg)
+	if !ok {
+		return nil, fmt.Errorf("salesforce signer: unsupported algorithm %q: Salesforce accepts %s", cfg.Algorithm, SalesforceAlgorithmNames)
 	}
 	if err := checkIdentifier("key id (kid)", cfg.KeyID); err != nil {
 		return nil, fmt.Errorf("salesforce signer: %w", err)
@@ -133,7 +153,7 @@ func NewSalesforceSigner(cfg SalesforceConfig) (*SalesforceSigner, error) {
 }
 
 // Sign returns the salesforce_identity_token for subject (normally
-// Identity.Subject()): header alg, typ "JWT", kid; claims iss, sub, aud (when
+// Identity.SalesforceSubject): header alg, typ "JWT", kid; claims iss, sub, aud (when
 // configured), iat and exp = iat + TTL. The subject must be non-empty valid
 // UTF-8 so that it round-trips exactly. Errors never contain the subject.
 func (s *SalesforceSigner) Sign(subject string) (Token, error) {

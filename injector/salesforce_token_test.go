@@ -518,7 +518,7 @@ func BenchmarkSalesforceToken(b *testing.B) {
 			s := newTestSalesforceSigner(b, func(c *SalesforceConfig) { c.Algorithm, c.Audience, c.Clock = alg, testAUD, nil })
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Sign(benchIdentity.Subject()); err != nil {
+				if _, err := s.Sign(benchIdentity.UserID); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -3,6 +3,7 @@ package injector
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"hash"
 	"net"
@@ -22,11 +23,22 @@ const MarkerCookie = "caddy_intercom_user"
 // user without the key.
 type SessionMarker struct {
 	key []byte
-	// macs recycles HMAC states keyed with key: the handler computes a
-	// marker for every identified GET, assets included, and hmac.New costs
-	// more than the hash itself. Nil in a zero SessionMarker.
-	macs *sync.Pool
+	// states recycles HMAC states keyed with key and their buffers: the
+	// handler decides for every identified page, and hmac.New costs more
+	// than the hash itself. Nil in a zero SessionMarker.
+	states *sync.Pool
 }
+
+// markerState is one goroutine's HMAC state and scratch space.
+type markerState struct {
+	mac hash.Hash
+	in  []byte // the user id, copied: the HMAC takes bytes
+	sum [sha256.Size]byte
+	enc [markerLen]byte
+}
+
+// markerLen is the length of a marker: base64url of 18 bytes of the HMAC.
+const markerLen = 24
 
 // NewSessionMarker derives the marker key from the Messenger secret, so that
 // no extra configuration is needed and rotating the secret rotates markers.
@@ -34,22 +46,36 @@ func NewSessionMarker(secret []byte) SessionMarker {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("caddy-intercom session marker v1"))
 	key := mac.Sum(nil)
-	return SessionMarker{key: key, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+	return SessionMarker{key: key, states: &sync.Pool{New: func() any { return &markerState{mac: hmac.New(sha256.New, key)} }}}
 }
 
 // Value returns the marker for userID.
 func (m SessionMarker) Value(userID string) string {
-	var mac hash.Hash
-	if m.macs != nil {
-		mac = m.macs.Get().(hash.Hash)
-		defer m.macs.Put(mac)
-		mac.Reset() // back to the keyed state: nothing of an earlier id remains
+	var v string
+	m.with(userID, func(enc []byte) { v = string(enc) })
+	return v
+}
+
+// with computes userID's marker into a scratch buffer and hands it to f,
+// which must not keep it.
+func (m SessionMarker) with(userID string, f func(enc []byte)) {
+	var st *markerState
+	if m.states != nil {
+		st = m.states.Get().(*markerState)
+		defer func() {
+			if cap(st.in) <= 1<<10 {
+				m.states.Put(st)
+			}
+		}()
+		st.mac.Reset() // back to the keyed state: nothing of an earlier id remains
 	} else {
-		mac = hmac.New(sha256.New, m.key)
+		st = &markerState{mac: hmac.New(sha256.New, m.key)}
 	}
-	mac.Write([]byte(userID))
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(sum[:0])[:18])
+	st.in = append(st.in[:0], userID...)
+	st.mac.Write(st.in)
+	sum := st.mac.Sum(st.sum[:0])
+	base64.RawURLEncoding.Encode(st.enc[:], sum[:18])
+	f(st.enc[:])
 }
 
 // Hygiene is what a page response must do about the Messenger session left
@@ -75,15 +101,20 @@ func (m SessionMarker) Decide(userID, marker string) Hygiene {
 		}
 		return Hygiene{Shutdown: true, ExpireMarker: true}
 	}
-	want := m.Value(userID)
-	switch {
-	case marker == "":
-		return Hygiene{SetMarker: want}
-	case hmac.Equal([]byte(marker), []byte(want)):
-		return Hygiene{}
-	default: // another user, or a tampered marker
-		return Hygiene{Shutdown: true, SetMarker: want}
-	}
+	// The returning user, the common case, allocates nothing: the marker
+	// is compared in the scratch buffer and only a new one becomes a string.
+	var h Hygiene
+	m.with(userID, func(want []byte) {
+		switch {
+		case marker == "":
+			h = Hygiene{SetMarker: string(want)}
+		case len(marker) == len(want) && subtle.ConstantTimeCompare([]byte(marker), want) == 1:
+			h = Hygiene{}
+		default: // another user, or a tampered marker
+			h = Hygiene{Shutdown: true, SetMarker: string(want)}
+		}
+	})
+	return h
 }
 
 // SessionCookieDomain returns the Domain attribute with which the Messenger

@@ -224,36 +224,7 @@ func AppendScriptBody(dst []byte, s Settings, opts SnippetOptions) []byte {
 	v := snippetVariant(s, opts)
 	b := append(dst, v.Prefix...)
 
-	b = append(b, `{"app_id":`...)
-	b = appendJSString(b, s.AppID)
-	if s.APIBase != "" {
-		b = append(b, `,"api_base":`...)
-		b = appendJSString(b, s.APIBase)
-	}
-	b = append(b, `,"user_id":`...)
-	b = appendJSString(b, s.UserID)
-	if s.Email != "" {
-		b = append(b, `,"email":`...)
-		b = appendJSString(b, s.Email)
-	}
-	if s.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendJSString(b, s.Name)
-	}
-	if s.IntercomUserJWT != "" {
-		b = append(b, `,"intercom_user_jwt":`...)
-		b = appendJSString(b, s.IntercomUserJWT)
-	}
-	if s.SalesforceIdentityToken != "" {
-		b = append(b, `,"salesforce_identity_token":`...)
-		b = appendJSString(b, s.SalesforceIdentityToken)
-	}
-	if s.UserHash != "" {
-		b = append(b, `,"user_hash":`...)
-		b = appendJSString(b, s.UserHash)
-	}
-
-	b = append(b, '}')
+	b = AppendSettingsJSON(b, s)
 	b = append(b, v.Between...)
 	b = append(b, `{"path":`...)
 	b = appendJSString(b, opts.Endpoint)

@@ -9,6 +9,14 @@ import (
 // DefaultTokenCacheSize bounds a TokenCache when no size is configured.
 const DefaultTokenCacheSize = 10000
 
+// MaxCachedTokenBytes bounds one entry: a token whose subject and value
+// together are longer is signed every time rather than cached. A typical
+// entry (an 18-character contact id, an RS256 token of a 2048-bit key) is
+// about 600 bytes, so only unusual subjects are affected, and the cache
+// holds at most size × (MaxCachedTokenBytes + ~200 bytes of bookkeeping):
+// about 22 MiB at the default size, whatever the subjects look like.
+const MaxCachedTokenBytes = 2 << 10
+
 // TokenCache reuses recently signed tokens. RSA signing costs about a
 // millisecond of CPU, so for Salesforce tokens reuse is the difference between
 // about a thousand and tens of thousands of pages per second per core.
@@ -67,9 +75,19 @@ func (c *TokenCache) Get(subject, keyID string) (Token, bool) {
 }
 
 // Put stores tok for subject and keyID, evicting the least recently used
-// token when the cache is full.
+// token when the cache is full. An entry larger than MaxCachedTokenBytes
+// is not stored (an older one for the subject is dropped).
 func (c *TokenCache) Put(subject, keyID string, tok Token) {
 	k := cacheKey{subject, keyID}
+	if len(subject)+len(tok.Value) > MaxCachedTokenBytes {
+		c.mu.Lock()
+		if el, ok := c.entries[k]; ok {
+			c.order.Remove(el)
+			delete(c.entries, k)
+		}
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[k]; ok {
@@ -85,8 +103,8 @@ func (c *TokenCache) Put(subject, keyID string, tok Token) {
 	}
 }
 
-// Len returns the number of cached tokens.
-func (c *TokenCache) Len() int {
+// len returns the number of cached tokens (for tests).
+func (c *TokenCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()

@@ -2,6 +2,7 @@ package injector
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,8 +34,8 @@ func TestTokenCacheReuseWindow(t *testing.T) {
 			t.Errorf("%s: Get = %v, %v; want hit %v", tc.name, got, ok, tc.hit)
 		}
 	}
-	if c.Len() != 0 {
-		t.Errorf("expired entry still cached: %d", c.Len())
+	if c.len() != 0 {
+		t.Errorf("expired entry still cached: %d", c.len())
 	}
 }
 
@@ -46,8 +47,8 @@ func TestTokenCacheBoundedLRU(t *testing.T) {
 	}
 	c.Get("0", "k") // 0 is now the most recently used; 1 the least
 	c.Put("3", "k", Token{Value: "3", IssuedAt: now})
-	if c.Len() != 3 {
-		t.Fatalf("Len = %d, want 3", c.Len())
+	if c.len() != 3 {
+		t.Fatalf("Len = %d, want 3", c.len())
 	}
 	if _, ok := c.Get("1", "k"); ok {
 		t.Error("least recently used entry was not evicted")
@@ -80,7 +81,48 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c.Len() > 64 {
-		t.Errorf("cache grew to %d", c.Len())
+	if c.len() > 64 {
+		t.Errorf("cache grew to %d", c.len())
+	}
+}
+
+// TestTokenCacheBoundedInBytes: a large subject cannot make the cache hold
+// more than size × MaxCachedTokenBytes (issue 13 item 10). Today's attack:
+// 10 000 subjects of 16 KB each pinned ~450 MB.
+func TestTokenCacheBoundedInBytes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := NewTokenCache(5*time.Minute, 100, func() time.Time { return now })
+	tok := func(sub string) Token {
+		return Token{Value: "header." + sub + ".signature", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	small := "003XX000004TmiQ"
+	c.Put(small, "k1", tok(small))
+	if _, ok := c.Get(small, "k1"); !ok {
+		t.Fatal("a typical subject is not cached")
+	}
+	var bytes int
+	for i := range 200 {
+		big := fmt.Sprintf("%0*d", 16<<10, i)
+		c.Put(big, "k1", tok(big))
+		if _, ok := c.Get(big, "k1"); ok {
+			t.Fatalf("a %d-byte subject was cached", len(big))
+		}
+	}
+	c.mu.Lock()
+	for _, el := range c.entries {
+		e := el.Value.(*cacheEntry)
+		bytes += len(e.key.subject) + len(e.token.Value)
+	}
+	c.mu.Unlock()
+	if limit := 100 * MaxCachedTokenBytes; bytes > limit {
+		t.Errorf("cache holds %d bytes of subjects and tokens, bound %d", bytes, limit)
+	}
+	// A subject whose token grows past the bound drops its old entry
+	// rather than serving it on.
+	edge := strings.Repeat("s", MaxCachedTokenBytes/2)
+	c.Put(edge, "k1", tok("x"))
+	c.Put(edge, "k1", tok(edge))
+	if _, ok := c.Get(edge, "k1"); ok {
+		t.Error("an oversized token replaced by nothing still served the old one")
 	}
 }

@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,69 @@ func TestClockOrNow(t *testing.T) {
 	got := clockOrNow(nil)()
 	if got.Before(before) || time.Since(got) < 0 {
 		t.Errorf("nil clock returned %v, not the current time (%v)", got, before)
+	}
+}
+
+// TestTokensSettings: one page's tokens, sign-or-reuse, and no Salesforce
+// token without a subject (never the user id in its place).
+func TestTokensSettings(t *testing.T) {
+	ic, err := NewIntercomSigner(IntercomConfig{Secret: []byte("s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := newTestSalesforceSigner(t, nil)
+	var signed []TokenKind
+	var hits, misses int
+	tokens := &Tokens{
+		AppID: "app", APIBase: "https://api-iam.intercom.io", Intercom: ic, UserHash: true,
+		Salesforce: sf, Reuse: NewTokenCache(time.Minute, 10, fixedClock(testNow)),
+		Signed: func(k TokenKind, _ time.Duration) { signed = append(signed, k) },
+		Reused: func(hit bool) {
+			if hit {
+				hits++
+			} else {
+				misses++
+			}
+		},
+	}
+	tests := []struct {
+		name       string
+		id         Identity
+		wantSF     bool
+		wantSigned []TokenKind
+		hits, miss int
+	}{
+		{"no subject: intercom only", Identity{UserID: "u1"}, false, []TokenKind{TokenIntercom}, 0, 0},
+		{"subject: signed", Identity{UserID: "u1", SalesforceSubject: "003A"}, true, []TokenKind{TokenIntercom, TokenSalesforce}, 0, 1},
+		{"same subject: reused", Identity{UserID: "u1", SalesforceSubject: "003A"}, true, []TokenKind{TokenIntercom}, 1, 0},
+	}
+	for _, tt := range tests {
+		signed, hits, misses = nil, 0, 0
+		s, exp, err := tokens.Settings(tt.id)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if (s.SalesforceIdentityToken != "") != tt.wantSF {
+			t.Errorf("%s: salesforce token %q", tt.name, s.SalesforceIdentityToken)
+		}
+		if s.UserID != tt.id.UserID || s.IntercomUserJWT == "" || s.UserHash != UserHash([]byte("s3cret"), tt.id.UserID) || s.AppID != "app" {
+			t.Errorf("%s: settings %+v", tt.name, s)
+		}
+		if exp.IsZero() {
+			t.Errorf("%s: no expiry", tt.name)
+		}
+		if !slices.Equal(signed, tt.wantSigned) || hits != tt.hits || misses != tt.miss {
+			t.Errorf("%s: signed %v, hits %d, misses %d; want %v, %d, %d", tt.name, signed, hits, misses, tt.wantSigned, tt.hits, tt.miss)
+		}
+	}
+}
+
+func TestRefreshIn(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	if got := RefreshIn(now, now.Add(time.Hour)); got != 48*time.Minute {
+		t.Errorf("RefreshIn(1h) = %s, want 48m", got)
+	}
+	if got := RefreshIn(now, now.Add(time.Hour)); got != DefaultRefreshIn {
+		t.Errorf("DefaultRefreshIn %s disagrees with RefreshIn of the default TTL %s", DefaultRefreshIn, got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-intercom/caddy-intercom/injector"
 	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 	"github.com/caddy-intercom/caddy-intercom/injector/tokencheck"
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ func cliJWKS(c *cobra.Command, args []string) int {
 		return cliUsage(c, "give at least one certificate file")
 	}
 	alg, _ := c.Flags().GetString("alg")
-	if alg != "RS256" && alg != "RS512" {
+	if _, ok := injector.SalesforceAlgorithm(alg); !ok {
 		return cliUsage(c, "--alg %q: use RS256 or RS512", alg)
 	}
 	now := time.Now()

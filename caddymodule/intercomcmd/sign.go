@@ -146,7 +146,7 @@ func cliSignSalesforce(c *cobra.Command) int {
 	switch {
 	case len(missing) > 0:
 		return cliUsage(c, "--salesforce needs %s", strings.Join(missing, ", "))
-	case alg != "RS256" && alg != "RS512":
+	case !salesforceAlgorithm(alg):
 		return cliUsage(c, "--algorithm %q: Salesforce accepts RS256 or RS512", alg)
 	case ttl <= 0 || ttl%time.Second != 0:
 		return cliUsage(c, "--ttl must be a positive whole number of seconds")
@@ -167,4 +167,10 @@ func cliSignSalesforce(c *cobra.Command) int {
 	}
 	fmt.Fprintln(c.OutOrStdout(), tok.Value)
 	return cliExitOK
+}
+
+// salesforceAlgorithm reports whether Salesforce accepts alg.
+func salesforceAlgorithm(alg string) bool {
+	_, ok := injector.SalesforceAlgorithm(alg)
+	return ok
 }

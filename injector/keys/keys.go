@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/caddy-intercom/caddy-intercom/injector"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -51,9 +52,6 @@ const DefaultCertificateValidity = 365 * 24 * time.Hour
 // valid for at least 10 more days, so this is the last moment to rotate calmly.
 const CertificateExpiryMargin = 10 * 24 * time.Hour
 
-// jwkAlgorithms are the JWS algorithms Salesforce accepts for identity tokens.
-var jwkAlgorithms = map[string]bool{"RS256": true, "RS512": true}
-
 // JWKFromPublicKey returns the public JWK of pub with the given kid and alg
 // ("" means "RS256"). It has no x5c member: enough for a JWKS endpoint, not for
 // Salesforce's "Keys" upload, which needs the certificate (use
@@ -63,10 +61,10 @@ func JWKFromPublicKey(pub *rsa.PublicKey, kid, alg string) (JWK, error) {
 		return JWK{}, errors.New("jwk: no RSA public key")
 	}
 	if alg == "" {
-		alg = "RS256"
+		alg = injector.DefaultSalesforceAlgorithm
 	}
-	if !jwkAlgorithms[alg] {
-		return JWK{}, fmt.Errorf("jwk: algorithm %q is not supported (Salesforce accepts RS256 or RS512)", alg)
+	if _, ok := injector.SalesforceAlgorithm(alg); !ok {
+		return JWK{}, fmt.Errorf("jwk: algorithm %q is not supported (Salesforce accepts %s)", alg, injector.SalesforceAlgorithmNames)
 	}
 	if pub.E < 3 || pub.E%2 == 0 {
 		return JWK{}, fmt.Errorf("jwk: invalid RSA public exponent %d", pub.E)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-intercom/caddy-intercom/injector"
 	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -231,7 +232,7 @@ func (d DecodedToken) Kind() TokenKind {
 	switch {
 	case strings.HasPrefix(alg, "HS"):
 		return KindIntercom
-	case alg == "RS256" || alg == "RS512":
+	case isSalesforceAlg(alg):
 		return KindSalesforce
 	case d.Header["kid"] != nil:
 		return KindSalesforce
@@ -316,7 +317,7 @@ func VerifyIntercomToken(token string, secret []byte, opts IntercomVerifyOptions
 	case alg == "HS384" || alg == "HS512":
 		r.add(SeverityError, CodeAlgUnsupported, fmt.Sprintf("alg is %q; Intercom user JWTs must be HS256", alg),
 			"sign with HS256 (same secret, different hash)")
-	case alg == "RS256" || alg == "RS512":
+	case isSalesforceAlg(alg):
 		r.add(SeverityError, CodeAlgUnsupported, fmt.Sprintf("alg is %q; Intercom user JWTs must be HS256 (this looks like a Salesforce identity token)", alg),
 			"to check a Salesforce token pass --certificate or --jwks; intercom_user_jwt must be HS256 with the Messenger API secret")
 	default:
@@ -520,7 +521,7 @@ func VerifySalesforceToken(token string, keys keys.JWKS, opts SalesforceVerifyOp
 		r.add(SeverityError, CodeAlgUnsupported, "the header has no alg; Salesforce requires RS256 or RS512", algFix)
 	case strings.EqualFold(alg, "none"):
 		r.add(SeverityError, CodeAlgNone, fmt.Sprintf("alg is %q: the token is unsigned and Salesforce rejects it", alg), algFix)
-	case alg == "RS256" || alg == "RS512":
+	case isSalesforceAlg(alg):
 	case strings.HasPrefix(alg, "HS"):
 		r.add(SeverityError, CodeAlgUnsupported, fmt.Sprintf("alg is %q; Salesforce requires RS256 or RS512 (this looks like an Intercom user JWT)", alg),
 			"to check an Intercom token, drop --certificate/--jwks/--issuer and set INTERCOM_SECRET; a Salesforce token must be RS256/RS512")
@@ -798,3 +799,9 @@ func diagDuration(d time.Duration) string {
 // FormatDuration renders d the way the diagnoses do ("42s", "5m30s", "2h5m",
 // "3d4h"), so that tools printing times next to a Report read the same.
 func FormatDuration(d time.Duration) string { return diagDuration(d) }
+
+// isSalesforceAlg reports whether alg is one Salesforce accepts.
+func isSalesforceAlg(alg string) bool {
+	_, ok := injector.SalesforceAlgorithm(alg)
+	return ok
+}

@@ -38,7 +38,7 @@ func (c *Caddy) Get(ctx context.Context, path string) ([]byte, error) {
 
 // Metrics returns the samples of the admin /metrics endpoint, keyed by the
 // metric name with its labels as printed (`go_goroutines`,
-// `caddy_intercom_responses_total{outcome="injected"}`).
+// `caddy_intercom_responses_total{app_id="bench0app",outcome="injected"}`).
 func (c *Caddy) Metrics() (map[string]float64, error) {
 	b, err := c.Get(context.Background(), "/metrics")
 	if err != nil {

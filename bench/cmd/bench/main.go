@@ -479,7 +479,7 @@ func (s *server) outcomes() string {
 	}
 	var parts []string
 	for k, v := range m {
-		if o, ok := strings.CutPrefix(k, `caddy_intercom_responses_total{outcome="`); ok {
+		if o, ok := strings.CutPrefix(k, `caddy_intercom_responses_total{app_id="`+harness.AppID+`",outcome="`); ok {
 			parts = append(parts, fmt.Sprintf("%s=%.0f", strings.TrimSuffix(o, `"}`), v))
 		}
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package injector
 
 import (
 	"mime"
@@ -39,8 +39,8 @@ func TestIsHTML(t *testing.T) {
 		{"text/\u212Atml", false},
 		{"text/html\x00", false},
 	} {
-		if got := isHTML(tc.ct); got != tc.want {
-			t.Errorf("isHTML(%q) = %v, want %v", tc.ct, got, tc.want)
+		if got := IsHTML(tc.ct); got != tc.want {
+			t.Errorf("IsHTML(%q) = %v, want %v", tc.ct, got, tc.want)
 		}
 		if ref := isHTMLReference(tc.ct); ref != tc.want {
 			t.Errorf("mime.ParseMediaType says %v for %q: the table is wrong", ref, tc.ct)
@@ -53,7 +53,7 @@ func BenchmarkIsHTML(b *testing.B) {
 		b.Run(ct, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				isHTML(ct)
+				IsHTML(ct)
 			}
 		})
 	}
