@@ -1,3 +1,5 @@
+//go:build soak
+
 package bench
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 // result is what a client got for one request.
@@ -108,8 +111,9 @@ func checkErrorResponse(t *testing.T, name string, r result) {
 // faultSites starts one caddy with (a) plain reverse_proxy, (b) intercom and
 // (b) with `compression off`, all proxying to upstream with transport
 // settings transport, and returns their base URLs by name.
-func faultSites(t *testing.T, upstream, transport string) (*harness.Caddy, map[string]string) {
+func faultSites(t *testing.T, upstream, transport string) (*testcaddy.Caddy, map[string]string) {
 	t.Helper()
+	transport = strings.TrimSpace(caddyUpstreamKeepalive + "\n" + transport)
 	p := ports(t, 3)
 	a, _ := harness.CaseByName("a")
 	b, _ := harness.CaseByName("b")

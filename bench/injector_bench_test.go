@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 // BenchmarkSalesforceToken compares signing a Salesforce token on every page
@@ -15,10 +16,7 @@ import (
 // users: after the first page of each user, a page costs a cache lookup
 // instead of an RSA-2048 signature.
 func BenchmarkSalesforceToken(b *testing.B) {
-	_, keyPEM, err := harness.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
+	keyPEM := testkeys.PKCS8PEM(testkeys.RSA())
 	signer, err := injector.NewSalesforceSigner(injector.SalesforceConfig{
 		PrivateKeyPEM: keyPEM, KeyID: harness.KeyID, Issuer: harness.Issuer, Audience: harness.Audience,
 	})

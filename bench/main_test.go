@@ -1,3 +1,5 @@
+//go:build soak
+
 package bench
 
 import (
@@ -9,27 +11,17 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
-var (
-	// caddyBin is the binary under test; raceCaddy says it was built with
-	// the race detector (BENCH_CADDY_RACE=1).
-	caddyBin  string
-	raceCaddy bool
-	binDir    string
-
-	// plainBin is a binary without the race detector, for the memory
-	// tests (the race runtime's shadow memory would swamp the figures).
-	plainBinOnce sync.Once
-	plainBin     string
-	plainBinErr  error
-)
+// caddyBin is the binary under test (testcaddy.Binary: the one test.sh
+// hands in, possibly built with -race, or ./cmd/caddy built here).
+var caddyBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -37,26 +29,11 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	root, err := harness.ModuleRoot()
-	if err != nil {
+	defer testcaddy.Cleanup()
+	var err error
+	if caddyBin, err = testcaddy.Binary(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	binDir, err = os.MkdirTemp("", "intercom-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	raceCaddy = os.Getenv("BENCH_CADDY_RACE") == "1"
-	caddyBin = filepath.Join(binDir, "caddy")
-	if err := harness.BuildCaddy(root, caddyBin, raceCaddy); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if !raceCaddy {
-		plainBin = caddyBin
-		plainBinOnce.Do(func() {})
 	}
 	return m.Run()
 }
@@ -64,84 +41,71 @@ func runTests(m *testing.M) int {
 // nonRaceCaddy returns a caddy binary built without the race detector.
 func nonRaceCaddy(t *testing.T) string {
 	t.Helper()
-	plainBinOnce.Do(func() {
-		root, err := harness.ModuleRoot()
-		if err != nil {
-			plainBinErr = err
-			return
-		}
-		plainBin = filepath.Join(binDir, "caddy-norace")
-		plainBinErr = harness.BuildCaddy(root, plainBin, false)
-	})
-	if plainBinErr != nil {
-		t.Fatal(plainBinErr)
-	}
-	return plainBin
-}
-
-// startCaddy runs bin with the given site blocks (fmt verbs already
-// applied) listening on ports. It is stopped at the end of the test; its
-// logs are shown when the test failed, and a race report in them fails it.
-func startCaddy(t *testing.T, bin, sites string, ports ...int) *harness.Caddy {
-	t.Helper()
-	c, err := harness.StartCaddy(harness.Options{Bin: bin, Sites: sites, Ports: ports, IdleTimeout: 2 * time.Second})
+	bin, err := testcaddy.PlainBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Stop()
-		logs := c.Logs()
-		if strings.Contains(logs, "WARNING: DATA RACE") {
-			t.Errorf("caddy reported a data race:\n%s", logs)
-		} else if t.Failed() {
-			t.Logf("caddy logs:\n%s", tail(logs, 20000))
-		}
-	})
-	return c
+	return bin
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
+// startCaddy runs bin with the given site blocks (fmt verbs already
+// applied) listening on ports, with the admin endpoint on a free port. It
+// is stopped at the end of the test; its logs are shown when the test
+// failed, and a race report in them fails it.
+func startCaddy(t *testing.T, bin, sites string, ports ...int) *testcaddy.Caddy {
+	t.Helper()
+	admin, err := testcaddy.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return "…" + s[len(s)-n:]
+	opts := harness.Options{Sites: sites, IdleTimeout: 2 * time.Second}
+	return testcaddy.StartT(t, testcaddy.Options{Bin: bin, Caddyfile: opts.Config(admin), Ports: ports, AdminPort: admin})
 }
 
 // ports returns n free loopback ports.
 func ports(t *testing.T, n int) []int {
 	t.Helper()
-	p, err := harness.FreePorts(n)
+	p, err := testcaddy.FreePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// startUpstream serves h on a loopback port in this process. Idle
-// keep-alive connections are closed after a second, so that caddy's pool of
-// upstream connections drains quickly and goroutine counts settle. That
-// includes connections on which no request ever came: Go's transport may
-// dial one for a request that an idle connection then served, and keep it;
-// only ReadHeaderTimeout closes those.
+// The keep-alive timeouts between caddy and the test upstreams. The side
+// that closes an idle connection must be caddy: when the upstream closes
+// one at the moment caddy reuses it for a request, caddy gets a connection
+// reset and answers 502 (TestSoak failed that way about once in three runs,
+// with the upstream's 1 s idle timeout under Caddy's default of 2 min). So
+// caddy drops idle upstream connections after caddyUpstreamKeepalive
+// (reverse_proxy's `keepalive`), well before the upstream would, and the
+// pool still drains quickly enough for goroutine counts to settle.
+const (
+	caddyUpstreamKeepalive = "keepalive 1s"
+	upstreamIdleTimeout    = 30 * time.Second
+)
+
+// startUpstream serves h on a loopback port in this process, with idle and
+// header timeouts far longer than caddy's keep-alive to it (see
+// caddyUpstreamKeepalive): a connection Go's transport dialled and then did
+// not need sits idle in caddy's pool too, and only caddy may close it.
 func startUpstream(t *testing.T, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
-	srv.Config.IdleTimeout = time.Second
-	srv.Config.ReadHeaderTimeout = time.Second
+	srv.Config.IdleTimeout = upstreamIdleTimeout
+	srv.Config.ReadHeaderTimeout = upstreamIdleTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
 }
 
-// keyFile writes a fresh Salesforce key and returns its path and key.
+// keyFile writes the shared test key as a Salesforce key file and returns
+// its path and key.
 func keyFile(t *testing.T) (string, *rsa.PrivateKey) {
 	t.Helper()
-	k, pemBytes, err := harness.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testkeys.RSA()
 	path := filepath.Join(t.TempDir(), "salesforce.key.pem")
-	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+	if err := os.WriteFile(path, testkeys.PKCS8PEM(k), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path, k
@@ -151,8 +115,10 @@ func keyFile(t *testing.T) (string, *rsa.PrivateKey) {
 func siteURL(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
 
 // waitGoroutines waits for caddy's goroutines to come back to at most
-// baseline+slack, and fails the test with a goroutine dump otherwise.
-func waitGoroutines(t *testing.T, c *harness.Caddy, baseline, slack int) int {
+// baseline+slack, and fails the test with a goroutine dump otherwise. The
+// count is caddy's process-wide one on purpose: these tests look for leaks
+// anywhere on the request path (caddy's, reverse_proxy's and ours).
+func waitGoroutines(t *testing.T, c *testcaddy.Caddy, baseline, slack int) int {
 	t.Helper()
 	n, err := c.WaitGoroutines(baseline+slack, 15*time.Second)
 	if err != nil {
@@ -162,6 +128,13 @@ func waitGoroutines(t *testing.T, c *harness.Caddy, baseline, slack int) int {
 		t.Errorf("caddy runs %d goroutines, baseline %d (+%d allowed): leak?\n%s", n, baseline, slack, tail(c.GoroutineDump(), 30000))
 	}
 	return n
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
 }
 
 // dialer for clients: loopback only, bounded.

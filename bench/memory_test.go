@@ -1,3 +1,5 @@
+//go:build soak
+
 package bench
 
 import (
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 const (
@@ -29,11 +32,11 @@ const (
 func TestFaultBigPageMemory(t *testing.T) {
 	bin := nonRaceCaddy(t)
 	upstream := startUpstream(t, harness.PageHandler())
-	peaks := map[string]harness.Memory{}
+	peaks := map[string]testcaddy.Memory{}
 	for _, name := range []string{"a", "b"} {
 		c, _ := harness.CaseByName(name)
 		port := ports(t, 1)[0]
-		cd := startCaddy(t, bin, harness.Site{Port: port, Upstream: upstream, Case: c}.Caddyfile(), port)
+		cd := startCaddy(t, bin, harness.Site{Port: port, Upstream: upstream, Case: c, Transport: caddyUpstreamKeepalive}.Caddyfile(), port)
 		start, err := cd.Memory()
 		if err != nil {
 			t.Fatal(err)

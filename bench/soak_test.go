@@ -1,3 +1,5 @@
+//go:build soak
+
 package bench
 
 import (
@@ -92,7 +94,7 @@ func TestSoak(t *testing.T) {
 	kf, key := keyFile(t)
 	port := ports(t, 1)[0]
 	d, _ := harness.CaseByName("d")
-	site := harness.Site{Port: port, Upstream: upstream, Case: d, KeyFile: kf}
+	site := harness.Site{Port: port, Upstream: upstream, Case: d, KeyFile: kf, Transport: caddyUpstreamKeepalive}
 	c := startCaddy(t, caddyBin, site.Caddyfile(), port)
 
 	baseline, err := c.Goroutines()
@@ -128,11 +130,11 @@ func TestSoak(t *testing.T) {
 
 	stats := &soakStats{}
 	var peak atomic.Int64
-	go func() { // sample the goroutines halfway through, for the log
-		time.Sleep(length / 2)
+	sample := time.AfterFunc(length/2, func() { // halfway through, for the log
 		n, _ := c.Goroutines()
 		peak.Store(int64(n))
-	}()
+	})
+	defer sample.Stop()
 	start := time.Now()
 	runSoak(clients, url, &key.PublicKey, length, stats)
 	elapsed := time.Since(start)

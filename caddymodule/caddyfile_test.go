@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy/golden"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -17,7 +17,7 @@ import (
 // TestCaddyfileAdapt adapts every testdata/caddyfile_adapt/*.caddyfile and
 // compares it with the .json next to it.
 func TestCaddyfileAdapt(t *testing.T) {
-	testcaddy.AdaptGolden(t, "testdata/caddyfile_adapt")
+	golden.Adapt(t, "testdata/caddyfile_adapt")
 }
 
 // TestCaddyfileParseErrors checks that each malformed sub-directive is named

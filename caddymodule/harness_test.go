@@ -1,21 +1,18 @@
 package caddymodule
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 // Shared fixtures of the integration tests. caddytest runs one Caddy in
@@ -126,26 +123,8 @@ func assertNotInjected(t *testing.T, page string) {
 	}
 }
 
-var (
-	testKeyOnce sync.Once
-	testKey     *rsa.PrivateKey
-	testKeyText string
-)
-
-// testKeyPEM returns a 2048-bit RSA key as PKCS#8 PEM, generated once.
+// testKeyPEM returns the shared 2048-bit test key as PKCS#8 PEM.
 func testKeyPEM(t *testing.T) string {
 	t.Helper()
-	testKeyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-		testKeyText = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	})
-	return testKeyText
+	return string(testkeys.PKCS8PEM(testkeys.RSA()))
 }

@@ -481,14 +481,23 @@ func TestLogsNeverCarrySecretsOrTokens(t *testing.T) {
 		assertUser(t, body, user)
 		tokens = append(tokens, jwtInPage.FindStringSubmatch(body)[1])
 	}
-	// Let the file logger write what it has.
-	time.Sleep(200 * time.Millisecond)
-	logs, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(logs, []byte("intercom response")) {
-		t.Fatalf("debug log has no outcome lines; the test would prove nothing:\n%s", logs)
+	// The file logger writes asynchronously: wait until it has written the
+	// outcome line of both requests (everything logged while serving them
+	// comes before those).
+	var logs []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if logs, err = os.ReadFile(logFile); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Count(logs, []byte("intercom response")) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("debug log has not got the 2 outcome lines after 10s; the test would prove nothing:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, secret := range append(tokens, testSecret) {
 		if bytes.Contains(logs, []byte(secret)) {

@@ -66,7 +66,7 @@ func TestLoaderBootsPlainPage(t *testing.T) {
 	tb.setUser("alice")
 	tb.navigate(caddy.appURL("/"))
 	tb.waitBooted()
-	tb.settle(300 * time.Millisecond)
+	tb.quiet()
 
 	calls := tb.stubCalls()
 	boot := wantOneBoot(t, calls, "alice", "auto")
@@ -135,7 +135,7 @@ window.addEventListener('load', function () {
 			tb.setUser("alice")
 			tb.navigate(caddy.appURL(path))
 			tb.waitBooted()
-			tb.settle(300 * time.Millisecond)
+			tb.quiet()
 
 			calls := tb.stubCalls()
 			boot := wantOneBoot(t, calls, "alice", "auto")
@@ -182,7 +182,7 @@ Intercom('boot', {app_id: '`+testAppID+`', user_id: 'mallory', name: 'SPA user',
 	tb.navigate(caddy.appURL("/"))
 	tb.waitFor("window.__updated === true", bootTimeout, "the page's update after boot")
 	tb.eval("Intercom('update')", nil)
-	tb.settle(300 * time.Millisecond)
+	tb.quiet()
 
 	calls := tb.stubCalls()
 	if len(calls) != 3 {

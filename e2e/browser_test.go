@@ -42,6 +42,28 @@ document.addEventListener('securitypolicyviolation', function (e) {
   window.__cspViolations.push({directive: e.effectiveDirective || e.violatedDirective, blocked: e.blockedURI, sample: e.sample, disposition: e.disposition});
 }, true);`
 
+// scriptTracker runs before any script of every document, like
+// cspListener, and gives quiet its page-side signal: window.__scriptsPending()
+// counts the external scripts in the document that have neither run (load)
+// nor failed (error; a script blocked by CSP or by the test fails).
+const scriptTracker = `(function () {
+  var settled = new WeakSet();
+  var mark = function (e) {
+    if (e.target && e.target.tagName === 'SCRIPT') { settled.add(e.target); }
+  };
+  document.addEventListener('load', mark, true);
+  document.addEventListener('error', mark, true);
+  var js = /^(|module|(text|application)\/(x-)?(java|ecma)script)$/i;
+  Object.defineProperty(window, '__scriptsPending', {value: function () {
+    var all = document.querySelectorAll('script[src]');
+    var n = 0;
+    for (var i = 0; i < all.length; i++) {
+      if (js.test((all[i].getAttribute('type') || '').trim()) && !settled.has(all[i])) { n++; }
+    }
+    return n;
+  }});
+})();`
+
 // tab is one browser tab in a fresh browser context (its own cookie jar),
 // with the widget and Salesforce requests answered by the stubs and a log
 // of the requests, console messages and stub deliveries, for assertions and
@@ -51,8 +73,9 @@ type tab struct {
 	ctx context.Context
 
 	mu        sync.Mutex
-	requests  []string // URLs of every request the tab sent
-	widgets   []string // widget URLs answered with the stub
+	requests  []string                     // every request the tab sent: method and URL
+	inflight  map[network.RequestID]string // sent, neither finished nor failed yet
+	widgets   []string                     // widget URLs answered with the stub
 	console   []string
 	fetchErrs []string
 }
@@ -68,7 +91,7 @@ func newTab(t *testing.T) *tab {
 	}
 	limit, cancelLimit := context.WithTimeout(browserCtx, tabTimeout)
 	ctx, cancel := chromedp.NewContext(limit, chromedp.WithNewBrowserContext())
-	tb := &tab{t: t, ctx: ctx}
+	tb := &tab{t: t, ctx: ctx, inflight: map[network.RequestID]string{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		cancel()
@@ -91,9 +114,14 @@ func newTab(t *testing.T) *tab {
 	}
 
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
-	sent := chromedp.Events(ctx, network.RequestWillBeSent)
 	console := chromedp.Console(ctx)
-	wg.Add(3)
+	// Listen, unlike Events, sees the network events in order, and an
+	// event the browser sent before the reply to a command before that
+	// command returns: what quiet relies on.
+	if err := chromedp.Listen(ctx, tb.onNetwork); err != nil {
+		t.Fatalf("listening to the tab's network events: %v", err)
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for ev, err := range paused {
@@ -101,17 +129,6 @@ func newTab(t *testing.T) *tab {
 				return
 			}
 			tb.answer(ev)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for ev, err := range sent {
-			if err != nil {
-				return
-			}
-			tb.mu.Lock()
-			tb.requests = append(tb.requests, ev.Request.Method+" "+ev.Request.URL)
-			tb.mu.Unlock()
 		}
 	}()
 	go func() {
@@ -132,10 +149,28 @@ func newTab(t *testing.T) *tab {
 	}}); err != nil {
 		t.Fatalf("enabling request interception: %v", err)
 	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspListener}); err != nil {
-		t.Fatalf("installing the CSP violation listener: %v", err)
+	for _, src := range []string{cspListener, scriptTracker} {
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
+			t.Fatalf("installing the page observers: %v", err)
+		}
 	}
 	return tb
+}
+
+// onNetwork records the tab's requests and which of them are still in
+// flight. It runs in the tab's event loop (chromedp.Listen): it must be fast.
+func (tb *tab) onNetwork(ev any) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		tb.requests = append(tb.requests, ev.Request.Method+" "+ev.Request.URL)
+		tb.inflight[ev.RequestID] = ev.Request.URL // a redirect keeps its ID
+	case *network.EventLoadingFinished:
+		delete(tb.inflight, ev.RequestID)
+	case *network.EventLoadingFailed:
+		delete(tb.inflight, ev.RequestID)
+	}
 }
 
 // answer fulfils an intercepted request with a stub, or fails it.
@@ -264,14 +299,87 @@ func (tb *tab) poll(cond string, timeout time.Duration) error {
 			}
 			return err
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
 
-// settle gives the page time for anything that should NOT happen (a
-// second boot, a late CSP report) to show up before the assertions.
-func (tb *tab) settle(d time.Duration) {
-	time.Sleep(d)
+// quietTimeout bounds the wait for a quiet page.
+const quietTimeout = 15 * time.Second
+
+// quiet waits for a positive signal that the page has nothing left to do:
+// its document has loaded, every external script in it has run or failed,
+// every request the tab sent has finished or failed, and then the page's
+// event loop has gone idle (requestIdleCallback, then one more task) with
+// still nothing in flight. Tests call it before asserting that something
+// did NOT happen (a second boot, a late CSP report, one fetch too many):
+// whatever would cause it has had its turn by then, without a guessed
+// sleep. Timers the page sets for later (the token refresh in minutes) are
+// not waited for; a test about one waits for its own signal.
+func (tb *tab) quiet() {
+	tb.t.Helper()
+	deadline := time.Now().Add(quietTimeout)
+	var busy string
+	for {
+		var err error
+		if busy, err = tb.busy(); err == nil && busy == "" {
+			if err = tb.idle(); err == nil {
+				// The idle round may have started work of its own.
+				if busy, err = tb.busy(); err == nil && busy == "" {
+					return
+				}
+			}
+		}
+		if err != nil {
+			busy = err.Error()
+		}
+		if time.Now().After(deadline) {
+			tb.t.Errorf("the page was still busy after %s: %s", quietTimeout, busy)
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// pollInterval is how often waitFor and quiet look again.
+const pollInterval = 50 * time.Millisecond
+
+// busy says what the page is still doing ("" when nothing we can see).
+func (tb *tab) busy() (string, error) {
+	var page string
+	err := tb.tryEval(`document.readyState !== 'complete' ? 'document ' + document.readyState :
+		(typeof window.__scriptsPending === 'function' && window.__scriptsPending() > 0) ? window.__scriptsPending() + ' script(s) neither run nor failed' : ''`, &page)
+	if err != nil || page != "" {
+		return page, err
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if len(tb.inflight) > 0 {
+		urls := make([]string, 0, len(tb.inflight))
+		for _, u := range tb.inflight {
+			urls = append(urls, u)
+		}
+		return fmt.Sprintf("%d request(s) in flight: %s", len(urls), strings.Join(urls, ", ")), nil
+	}
+	return "", nil
+}
+
+// idle resolves once the page's event loop has had an idle period and one
+// more task has run after it.
+func (tb *tab) idle() error {
+	_, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`new Promise(function (resolve) {
+  var after = function () { setTimeout(function () { resolve(true); }, 0); };
+  if (typeof requestIdleCallback === 'function') { requestIdleCallback(after, {timeout: 2000}); } else { setTimeout(after, 0); }
+})`, chromedp.EvalAwaitPromise))
+	return err
+}
+
+// settle is quiet under its old name. The duration is ignored: the wait
+// ends on the page's own signals, not after a guessed time.
+//
+// Deprecated: call quiet.
+func (tb *tab) settle(time.Duration) {
+	tb.t.Helper()
+	tb.quiet()
 }
 
 // stubCall is one call the stub widget received.

@@ -4,16 +4,12 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 // Fixtures shared by the scenarios.
@@ -28,131 +24,38 @@ const (
 
 // caddyProc is a caddy binary running one test's config.
 type caddyProc struct {
+	*testcaddy.Caddy
 	ports []int // the free ports the config was rendered with
-	cmd   *exec.Cmd
-	out   *syncBuffer
-	done  chan struct{}
 }
 
-// freePort asks the OS for a free loopback port. Other test packages run
-// Caddy on fixed ports (2019, 2999, 9080, 9443) at the same time, so the
-// e2e configs never use a fixed one.
+// freePort returns a free loopback port (testcaddy.FreePort: never one of
+// the fixed ports other test packages use, never one handed out before).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testcaddy.FreePort()
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
+
+// testEnv is the environment for caddy commands the tests run themselves:
+// ours, without the variables the demo config reads (a developer's real
+// INTERCOM_SECRET must not change what the tests sign with).
+func testEnv() []string { return testcaddy.Environ("INTERCOM_") }
 
 // startCaddy runs the caddy binary with the Caddyfile render returns for
 // nPorts free ports, waits until every port accepts connections, and stops
-// the process when the test ends. Another process can take a port between
-// our probe and Caddy's bind, so a start that fails on a taken address is
-// retried with new ports.
+// the process when the test ends (testcaddy.StartFree: a start that fails
+// on a port another process took meanwhile is retried with new ports). The
+// environment caddy gets has no INTERCOM_* variables: a developer's real
+// INTERCOM_SECRET must not change what the tests sign with.
 func startCaddy(t *testing.T, nPorts int, render func(ports []int) string) *caddyProc {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		ports := make([]int, nPorts)
-		for i := range ports {
-			ports[i] = freePort(t)
-		}
-		p, err := tryStartCaddy(t, ports, render(ports))
-		if err == nil {
-			return p
-		}
-		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
-			t.Logf("caddy start attempt %d: %v; retrying with other ports", attempt, err)
-			continue
-		}
-		t.Fatalf("starting caddy: %v", err)
-	}
-}
-
-func tryStartCaddy(t *testing.T, ports []int, caddyfile string) (*caddyProc, error) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
-		return nil, err
-	}
-	p := &caddyProc{ports: ports, out: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
-	p.cmd.Dir = dir
-	// Caddy keeps its autosave and storage under these: keep them per test.
-	p.cmd.Env = append(testEnv(),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
-		"HOME="+dir,
-	)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-
-	deadline := time.Now().Add(15 * time.Second)
-	for _, port := range ports {
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		for {
-			select {
-			case <-p.done:
-				return nil, fmt.Errorf("caddy exited: %s\n%s", p.cmd.ProcessState, p.out.String())
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				p.stop()
-				return nil, fmt.Errorf("caddy did not listen on %s within 15s:\n%s", addr, p.out.String())
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("caddy output:\n%s", p.out.String())
-		}
+	c := testcaddy.StartFree(t, nPorts, func(ports []int) testcaddy.Options {
+		return testcaddy.Options{Bin: caddyBin, Caddyfile: render(ports), Ports: ports, DropEnv: []string{"INTERCOM_"}}
 	})
-	return p, nil
-}
-
-// testEnv is the environment for caddy: ours, without the variables the
-// demo config reads (a developer's real INTERCOM_SECRET must not change
-// what the tests sign with).
-func testEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "INTERCOM_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// stop ends the process we started (by its pid), gracefully first.
-func (p *caddyProc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	return &caddyProc{Caddy: c, ports: c.Ports}
 }
 
 // appSite renders a config with one site, http://app.example.test:<port>,

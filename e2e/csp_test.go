@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"testing"
-	"time"
 )
 
 // cspNonce is the nonce the test upstream puts in its policy and scripts.
@@ -84,7 +83,7 @@ func TestStrictCSP(t *testing.T) {
 			// A blocked script shows as a boot that never comes: report
 			// the violations first, they say why.
 			bootErr := tb.poll(bootedJS, bootTimeout)
-			tb.settle(300 * time.Millisecond)
+			tb.quiet()
 
 			violations := tb.cspViolations()
 			var rogue bool

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -117,7 +116,7 @@ func TestDemoCaddyfileExample(t *testing.T) {
 	if boot.str("user_id") != "demo" || boot.str("app_id") != demoAppID {
 		t.Errorf("demo Messenger booted with %v, want demo on %s", boot, demoAppID)
 	}
-	tb.settle(200 * time.Millisecond)
+	tb.quiet()
 
 	shot := tb.screenshot()
 	img, err := png.Decode(bytes.NewReader(shot))

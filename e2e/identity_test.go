@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 	"github.com/chromedp/cdproto/network"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -45,14 +45,8 @@ func accessKeyServer(t *testing.T, kid string, key *rsa.PrivateKey) string {
 // user the signed assertion names; an assertion signed by another key (a
 // forgery with the same kid) boots nobody's identity.
 func TestVerifiedIdentityBoots(t *testing.T) {
-	access, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forger, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The shared test keys (internal/testkeys): Access's, and a forger's.
+	access, forger := testkeys.RSA(), testkeys.OtherRSA()
 	keys := accessKeyServer(t, "cf-e2e", access)
 	upstream := newUpstream(t, map[string]webPage{
 		"/": {html: htmlPage("Verified", "", `<h1>Behind Access</h1>`)},

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 // chromiumEnv names the variable that overrides the browser path.
@@ -26,7 +28,8 @@ const chromiumEnv = "E2E_CHROMIUM"
 const defaultChromium = "/usr/bin/chromium"
 
 var (
-	// caddyBin is the caddy binary built from ./cmd/caddy for this run.
+	// caddyBin is the caddy binary under test (testcaddy.Binary: handed in
+	// by test.sh, or built from ./cmd/caddy once for this run).
 	caddyBin string
 	// browserCtx is the chromedp context of the one browser all tests share;
 	// each test opens its tab in a fresh browser context (own cookies).
@@ -52,16 +55,14 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	caddyBin = filepath.Join(dir, "caddy")
+	defer testcaddy.Cleanup()
 	start := time.Now()
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: FAIL: building ./cmd/caddy: %v\n%s", err, out)
+	if caddyBin, err = testcaddy.Binary(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: %v\n", err)
 		return 1
 	}
 	if testing.Verbose() {
-		fmt.Printf("e2e: built caddy in %s; browser %s\n", time.Since(start).Round(time.Millisecond), chromium)
+		fmt.Printf("e2e: caddy %s ready in %s; browser %s\n", caddyBin, time.Since(start).Round(time.Millisecond), chromium)
 	}
 
 	var browserLog syncBuffer

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"testing"
-	"time"
 )
 
 // A page that declares its policy in a <meta http-equiv="Content-Security-Policy">
@@ -34,7 +33,7 @@ func TestMetaCSP(t *testing.T) {
 	if err := tb.poll("(window.__cspViolations || []).length >= 1", bootTimeout); err != nil {
 		t.Fatalf("the control inline script was not reported as blocked: %v", err)
 	}
-	tb.settle(300 * time.Millisecond)
+	tb.quiet()
 
 	violations := tb.cspViolations()
 	var rogue bool

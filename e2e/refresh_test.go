@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-intercom/caddy-intercom/injector/keys"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 const endpointPath = "/intercom/jwt"
@@ -66,19 +66,16 @@ func TestTokenRefresh(t *testing.T) {
 	}
 }
 
-// salesforceFixture writes a fresh Salesforce signing key for the edge and
-// returns its path and public key.
+// salesforceFixture writes the shared test key (internal/testkeys) as the
+// edge's Salesforce signing key and returns its path and public key.
 func salesforceFixture(t *testing.T) (string, *rsa.PublicKey) {
 	t.Helper()
-	key, err := keys.GenerateSalesforceKey(keys.SalesforceKeyOptions{KeyID: sfKeyID, Issuer: sfIssuer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testkeys.RSA()
 	path := filepath.Join(t.TempDir(), "salesforce.key.pem")
-	if err := os.WriteFile(path, key.PrivateKeyPEM, 0o600); err != nil {
+	if err := os.WriteFile(path, testkeys.PKCS8PEM(key), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, key.Certificate.PublicKey.(*rsa.PublicKey)
+	return path, &key.PublicKey
 }
 
 const (
@@ -135,7 +132,7 @@ func TestSalesforceTokenExpiry(t *testing.T) {
 		tb := open(t)
 		tb.dispatch("onEmbeddedMessagingIdentityTokenExpired")
 		tb.waitFor("(window.__sfCalls || []).some(function (c) { return c.method === 'setIdentityToken'; })", 5*time.Second, "setIdentityToken")
-		tb.settle(500 * time.Millisecond)
+		tb.quiet()
 
 		set := setCalls(tb)
 		if len(set) != 1 {
@@ -152,11 +149,21 @@ func TestSalesforceTokenExpiry(t *testing.T) {
 
 	t.Run("rejected_retry_cap", func(t *testing.T) {
 		tb := open(t)
-		tb.eval("window.__sfMode = 'reject'", nil)
+		// Count the expiry events once the snippet's own listener (added
+		// when it ran, so before this one) has handled them.
+		tb.eval(`(function () {
+  window.__sfMode = 'reject';
+  window.__sfExpiries = 0;
+  window.addEventListener('onEmbeddedMessagingIdentityTokenExpired', function () { window.__sfExpiries++; });
+})()`, nil)
 		tb.dispatch("onEmbeddedMessagingIdentityTokenExpired")
 		tb.waitFor("(window.__sfCalls || []).filter(function (c) { return c.method === 'setIdentityToken'; }).length >= 3", 5*time.Second, "three setIdentityToken calls")
-		// Without a cap the rejections go on for as long as we wait.
-		tb.settle(time.Second)
+		// Without a cap the rejections go on for as long as we wait. The
+		// third rejection fires a fourth expiry event: once the snippet
+		// has handled it and the page is quiet, a fourth fetch would have
+		// been sent.
+		tb.waitFor("window.__sfExpiries >= 4", 5*time.Second, "the expiry event of the third rejection")
+		tb.quiet()
 
 		set := setCalls(tb)
 		fetches := tb.requestCount(endpointPath)

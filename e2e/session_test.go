@@ -5,7 +5,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // sessionCookie is the Messenger's session cookie for the test app.
@@ -60,7 +59,7 @@ Intercom('boot', {app_id: '`+testAppID+`'});</script>`, `<h1>Messenger for every
 		tb.setUser("bob")
 		tb.navigate(caddy.appURL("/app"))
 		tb.waitBooted()
-		tb.settle(300 * time.Millisecond)
+		tb.quiet()
 
 		calls := tb.stubCalls()
 		if len(calls) != 2 || calls[0].Method != "shutdown" {
@@ -75,7 +74,7 @@ Intercom('boot', {app_id: '`+testAppID+`'});</script>`, `<h1>Messenger for every
 		loginAs(tb, "alice")
 		tb.setUser("")
 		tb.navigate(caddy.appURL("/app"))
-		tb.settle(300 * time.Millisecond)
+		tb.quiet()
 
 		// Nothing in this page can run Intercom('shutdown'): the response's
 		// own Set-Cookie must end the session.
@@ -102,7 +101,7 @@ Intercom('boot', {app_id: '`+testAppID+`'});</script>`, `<h1>Messenger for every
 		tb.setUser("")
 		tb.navigate(caddy.appURL("/visitor"))
 		tb.waitBooted()
-		tb.settle(300 * time.Millisecond)
+		tb.quiet()
 
 		calls := tb.stubCalls()
 		if len(calls) != 2 || calls[0].Method != "shutdown" || calls[1].Method != "boot" {

@@ -16,13 +16,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 // testKeys are generated once per test binary: RSA key generation is the
@@ -42,16 +43,12 @@ var (
 	keysErr  error
 )
 
+// getTestKeys returns the RSA keys shared by every test package
+// (internal/testkeys) and the other key types of the format tests.
 func getTestKeys(t testing.TB) *testKeys {
 	t.Helper()
 	keysOnce.Do(func() {
-		var k testKeys
-		if k.rsa2048, keysErr = rsa.GenerateKey(rand.Reader, 2048); keysErr != nil {
-			return
-		}
-		if k.rsa1024, keysErr = rsa.GenerateKey(rand.Reader, 1024); keysErr != nil {
-			return
-		}
+		k := testKeys{rsa2048: testkeys.RSA(), rsa1024: testkeys.WeakRSA()}
 		if k.ec, keysErr = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); keysErr != nil {
 			return
 		}
@@ -61,15 +58,7 @@ func getTestKeys(t testing.TB) *testKeys {
 		if k.x25519, keysErr = ecdh.X25519().GenerateKey(rand.Reader); keysErr != nil {
 			return
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "caddy-intercom test"},
-			NotBefore:    testNow.Add(-time.Hour),
-			NotAfter:     testNow.Add(24 * time.Hour),
-		}
-		if k.cert, keysErr = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.rsa2048.PublicKey, k.rsa2048); keysErr != nil {
-			return
-		}
+		k.cert = testkeys.Certificate(k.rsa2048, testNow.Add(-time.Hour), testNow.Add(24*time.Hour)).Raw
 		keys = k
 	})
 	if keysErr != nil {

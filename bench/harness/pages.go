@@ -2,10 +2,6 @@ package harness
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"html"
 	"net/http"
@@ -206,20 +202,6 @@ func WriteBigPage(w http.ResponseWriter, size int, echo string) error {
 	}
 	_, err := w.Write([]byte(pageTail))
 	return err
-}
-
-// GenerateKey returns a fresh RSA-2048 key and its PKCS#8 PEM, for the
-// Salesforce cases.
-func GenerateKey() (*rsa.PrivateKey, []byte, error) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, nil, err
-	}
-	return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // SplitInjection checks that got is want with exactly one contiguous

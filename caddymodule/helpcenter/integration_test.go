@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
@@ -227,15 +228,15 @@ func newTestClient() *http.Client {
 	}
 }
 
-// freePort returns a port on which nothing listens.
+// freePort returns a port on which nothing listens (testcaddy.FreePort:
+// never a fixed port of another test package, never one handed out before
+// in this process).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testcaddy.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 	return port
 }
 

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -36,12 +37,7 @@ var (
 func testKeys() {
 	keysOnce.Do(func() {
 		var err error
-		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if rsaKey2, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
+		rsaKey, rsaKey2 = testkeys.RSA(), testkeys.OtherRSA() // shared by every test package
 		for _, k := range []**ecdsa.PrivateKey{&ecKey, &ecKey2, &ecKey3} {
 			if *k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 				panic(err)

@@ -22,6 +22,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 	"github.com/spf13/cobra"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -360,10 +361,8 @@ type sfKey struct {
 }
 
 var (
-	sfOnce    sync.Once
-	sfShared  sfKey
-	sfOther   *rsa.PrivateKey
-	sfOnceErr error
+	sfOnce   sync.Once
+	sfShared sfKey
 )
 
 // keygen runs `caddy intercom keygen` into a fresh directory.
@@ -412,15 +411,11 @@ func sharedKey(t *testing.T) (sfKey, *rsa.PrivateKey) {
 	t.Helper()
 	sfOnce.Do(func() {
 		sfShared = keygen(t, filepath.Join(cliTmp, "shared-keys"), "app-2025", "https://app.example.com")
-		sfOther, sfOnceErr = rsa.GenerateKey(rand.Reader, 2048)
 	})
-	if sfOnceErr != nil {
-		t.Fatal(sfOnceErr)
-	}
 	if sfShared.key == nil {
 		t.Fatal("shared key generation failed in an earlier test")
 	}
-	return sfShared, sfOther
+	return sfShared, testkeys.OtherRSA()
 }
 
 // writeCert writes a certificate for key, valid from notBefore to notAfter,

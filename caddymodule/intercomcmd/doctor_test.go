@@ -8,11 +8,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -146,82 +146,60 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 		{"help-center-origin", "respond /missing* 404\n\theader Content-Type \"text/html; charset=utf-8\"\n\trespond \"<!doctype html><title>Help</title><p>Help Center\" 200"},
 		{"help-center-down", "intercom_help_center {\n\t\torigin http://127.0.0.1:{CLOSED}\n\t\tapp_domain app.example.test\n\t}"},
 	}
-	var cfg strings.Builder
-	cfg.WriteString("{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\tpersist_config off\n}\n")
-	var listeners []net.Listener
-	port := func(name string) int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	// Ports are picked free, then bound by caddy: another process can take
+	// one in between, and then caddy exits; start again on new ports.
+	var c *testcaddy.Caddy
+	for attempt := 1; ; attempt++ {
+		var cfg strings.Builder
+		cfg.WriteString("{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\tpersist_config off\n}\n")
+		port := func(name string) int {
+			p, err := testcaddy.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.ports[name] = p
+			return p
 		}
-		listeners = append(listeners, l)
-		e.ports[name] = l.Addr().(*net.TCPAddr).Port
-		return e.ports[name]
-	}
-	for _, s := range sites {
-		port(s.name)
-	}
-	port("closed")
-	for _, l := range listeners {
-		l.Close()
-	}
-	for _, s := range sites {
-		body := strings.ReplaceAll(s.body, "%[1]s", intercomBlock())
-		body = strings.ReplaceAll(body, "{ORIGIN}", fmt.Sprint(e.ports["help-center-origin"]))
-		body = strings.ReplaceAll(body, "{CLOSED}", fmt.Sprint(e.ports["closed"]))
-		fmt.Fprintf(&cfg, "\nhttp://:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", e.ports[s.name], body)
-	}
-	// Two https sites with Caddy's internal CA: the marker cookie must be
-	// Secure there.
-	port("https")
-	port("https-insecure-cookie")
-	listeners[len(listeners)-1].Close()
-	listeners[len(listeners)-2].Close()
-	httpsSite := func(name, extra string) {
-		fmt.Fprintf(&cfg, "\nhttps://app.example.test:%d {\n\tbind 127.0.0.1\n\ttls internal\n\t%s\n\t%s\n\t%s\n\t%s\n}\n",
-			e.ports[name], basicAuth(), intercomBlock(), extra, respondHTML(doctorPage))
-	}
-	httpsSite("https", "")
-	httpsSite("https-insecure-cookie", "@get method GET\n\theader @get >Set-Cookie \"; Secure\" \"\"")
-	path := filepath.Join(e.dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+		for _, s := range sites {
+			port(s.name)
+		}
+		port("closed")
+		for _, s := range sites {
+			body := strings.ReplaceAll(s.body, "%[1]s", intercomBlock())
+			body = strings.ReplaceAll(body, "{ORIGIN}", fmt.Sprint(e.ports["help-center-origin"]))
+			body = strings.ReplaceAll(body, "{CLOSED}", fmt.Sprint(e.ports["closed"]))
+			fmt.Fprintf(&cfg, "\nhttp://:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", e.ports[s.name], body)
+		}
+		// Two https sites with Caddy's internal CA: the marker cookie must be
+		// Secure there.
+		port("https")
+		port("https-insecure-cookie")
+		httpsSite := func(name, extra string) {
+			fmt.Fprintf(&cfg, "\nhttps://app.example.test:%d {\n\tbind 127.0.0.1\n\ttls internal\n\t%s\n\t%s\n\t%s\n\t%s\n}\n",
+				e.ports[name], basicAuth(), intercomBlock(), extra, respondHTML(doctorPage))
+		}
+		httpsSite("https", "")
+		httpsSite("https-insecure-cookie", "@get method GET\n\theader @get >Set-Cookie \"; Secure\" \"\"")
+		// testcaddy.Start waits until caddy serves its config and every site
+		// listens.
+		var listen []int
+		for _, s := range sites {
+			listen = append(listen, e.ports[s.name])
+		}
+		var err error
+		c, err = testcaddy.Start(testcaddy.Options{Bin: bin, Caddyfile: cfg.String(), Ports: listen, StartTimeout: 60 * time.Second})
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			continue
+		}
 		return nil, err
 	}
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.Env = append(os.Environ(), "HOME="+e.dir, "XDG_DATA_HOME="+e.dir, "XDG_CONFIG_HOME="+e.dir)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	doctorStop = func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-	// Poll every port until caddy listens on all of them.
+	doctorStop = func() { c.Stop() }
 	deadline := time.Now().Add(60 * time.Second)
-	for _, s := range sites {
-		for {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", e.ports[s.name]), time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case err := <-exited:
-				return nil, fmt.Errorf("caddy exited: %v\n%s\n--- Caddyfile\n%s", err, log.String(), cfg.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("caddy did not listen on %d\n%s", e.ports[s.name], log.String())
-			}
-			pollPause()
-		}
-	}
 	// Trust the internal CA once caddy has made it and answers over TLS.
-	root := filepath.Join(e.dir, "caddy", "pki", "authorities", "local", "root.crt")
+	root := filepath.Join(c.DataDir(), "caddy", "pki", "authorities", "local", "root.crt")
 	for {
 		if pem, err := os.ReadFile(root); err == nil {
 			pool := x509.NewCertPool()
@@ -234,13 +212,11 @@ func newDoctorEnv(t *testing.T) (*doctorEnv, error) {
 				}
 			}
 		}
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("caddy exited: %v\n%s", err, log.String())
-		default:
+		if c.Exited() {
+			return nil, fmt.Errorf("caddy exited\n%s", c.Logs())
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no TLS with the internal CA on %d\n%s", e.ports["https"], log.String())
+			return nil, fmt.Errorf("no TLS with the internal CA on %d\n%s", e.ports["https"], c.Logs())
 		}
 		pollPause()
 	}

@@ -57,6 +57,8 @@ import (
 
 	"github.com/caddy-intercom/caddy-intercom/bench/harness"
 	"github.com/caddy-intercom/caddy-intercom/injector"
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
+	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 )
 
 // upstreamEnv switches this program into upstream mode: it serves
@@ -176,7 +178,7 @@ func run(ctx context.Context, cfg config) error {
 
 	log.Printf("building cmd/caddy")
 	bin := filepath.Join(dir, "caddy")
-	if err := harness.BuildCaddy(root, bin, false); err != nil {
+	if err := testcaddy.Build(root, bin, false); err != nil {
 		return err
 	}
 	version, _ := exec.Command(bin, "version").Output()
@@ -185,10 +187,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	_, keyPEM, err := harness.GenerateKey()
-	if err != nil {
-		return err
-	}
+	keyPEM := testkeys.PKCS8PEM(testkeys.RSA())
 	keyFile := filepath.Join(dir, "salesforce.key.pem")
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		return err
@@ -354,7 +353,7 @@ func serveUpstream(addr string) {
 // startUpstream runs this program in upstream mode in its own process, so
 // that serving pages does not compete with the measuring process's runtime.
 func startUpstream(done *cleanup) (string, error) {
-	port, err := harness.FreePort()
+	port, err := testcaddy.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -370,7 +369,7 @@ func startUpstream(done *cleanup) (string, error) {
 		return "", err
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	harness.DieWithParent(cmd)
+	testcaddy.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
@@ -404,14 +403,14 @@ func startUpstream(done *cleanup) (string, error) {
 type server struct {
 	c     harness.Case
 	port  int
-	caddy *harness.Caddy
+	caddy *testcaddy.Caddy
 	pad   int // bytes added to every page size (the a+ control)
 }
 
 func startServer(bin string, c harness.Case, upstream, keyFile string, done *cleanup) (*server, error) {
 	var lastErr error
 	for range 3 { // a free port can be taken in between: retry
-		port, err := harness.FreePort()
+		port, err := testcaddy.FreePort()
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,8 @@
-package testcaddy
+// Package golden compares the Caddyfile adaptation of test cases with golden
+// JSON files. It is apart from testcaddy because it links Caddy's config
+// adapter into the test, which the tests that only run the caddy binary (and
+// the benchmark command) do not need.
+package golden
 
 import (
 	"bytes"
@@ -17,10 +21,10 @@ import (
 // (go test ./caddymodule/... -run Adapt -update).
 var update = flag.Bool("update", false, "rewrite golden files under testdata/ from the current output")
 
-// AdaptGolden adapts every dir/*.caddyfile and compares the indented JSON
+// Adapt adapts every dir/*.caddyfile and compares the indented JSON
 // with the .json file next to it. A warning from the adapter fails too: the
 // goldens are what the README tells operators to write.
-func AdaptGolden(t *testing.T, dir string) {
+func Adapt(t *testing.T, dir string) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.caddyfile"))
 	if err != nil || len(files) == 0 {

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package harness
-
-import "os/exec"
-
-// DieWithParent is a no-op outside Linux (the harness reads /proc anyway).
-func DieWithParent(cmd *exec.Cmd) {}
