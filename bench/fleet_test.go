@@ -167,7 +167,7 @@ func (f *fleet) runUser(ctx context.Context, tr *http.Transport, u int) {
 		seen[v.instance]++
 		switch {
 		case v.shutdown:
-			t.Errorf("%s visit %d (instance %s, served before by %v): the snippet shuts the Messenger down for a user who did not change",
+			t.Errorf("%s visit %d (instance %s; instances so far: %v): the snippet shuts the Messenger down for a user who did not change",
 				user, i+1, v.instance, seen)
 			return
 		case i == 0 && !v.setMarker:

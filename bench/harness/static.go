@@ -40,7 +40,7 @@ type StaticServer struct {
 // staticResponse is the precomputed answer for one path.
 type staticResponse struct {
 	head []byte // status line and headers up to (not including) Date
-	tail []byte // the rest of the headers and the blank line
+	tail []byte // the rest of the headers, without the blank line
 	body []byte
 }
 
@@ -125,6 +125,13 @@ func (s *StaticServer) acceptLoop() {
 
 var errBadRequest = errors.New("bad request")
 
+// The ends of a response header: the blank line, after a Connection: close
+// when the connection closes after the response.
+var (
+	endKeepAlive = []byte("\r\n")
+	endClose     = []byte("Connection: close\r\n\r\n")
+)
+
 func (s *StaticServer) serveConn(c net.Conn) {
 	r := bufio.NewReaderSize(c, 4096)
 	for {
@@ -139,7 +146,11 @@ func (s *StaticServer) serveConn(c net.Conn) {
 		if resp == nil {
 			io.WriteString(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 		} else {
-			bufs := net.Buffers{resp.head, *s.date.Load(), resp.tail}
+			end := endKeepAlive
+			if !keepAlive {
+				end = endClose
+			}
+			bufs := net.Buffers{resp.head, *s.date.Load(), resp.tail, end}
 			if method == "GET" {
 				bufs = append(bufs, resp.body)
 			}
@@ -213,7 +224,7 @@ func (s *StaticServer) response(path string) *staticResponse {
 	resp := &staticResponse{
 		head: []byte("HTTP/1.1 200 OK\r\nServer: bench-static\r\n"),
 		tail: fmt.Appendf(nil, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %s\r\nLast-Modified: %s\r\n"+
-			"Connection: keep-alive\r\nETag: \"6a2f1c00-%x\"\r\nAccept-Ranges: bytes\r\n\r\n",
+			"ETag: \"6a2f1c00-%x\"\r\nAccept-Ranges: bytes\r\n",
 			strconv.Itoa(len(body)), lastModified, len(body)),
 		body: body,
 	}

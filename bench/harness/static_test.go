@@ -99,6 +99,9 @@ func TestStaticServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		io.ReadAll(resp.Body)
+		if !resp.Close {
+			t.Error("the last response does not say Connection: close")
+		}
 		if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 			t.Errorf("after Connection: close, read %d bytes, %v; want EOF", n, err)
 		}
