@@ -61,6 +61,9 @@ type Site struct {
 	Transport string
 	// Intercom holds extra lines for the intercom block.
 	Intercom string
+	// Directives holds extra lines for the site block (e.g. a `header`
+	// that names the instance of a fleet).
+	Directives string
 }
 
 // Caddyfile returns the site block. Identity comes from the X-User header,
@@ -68,6 +71,9 @@ type Site struct {
 func (s Site) Caddyfile() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "http://:%d {\n\tbind 127.0.0.1\n", s.Port)
+	if s.Directives != "" {
+		fmt.Fprintf(&b, "\t%s\n", strings.ReplaceAll(strings.TrimSpace(s.Directives), "\n", "\n\t"))
+	}
 	if s.Case.Intercom {
 		fmt.Fprintf(&b, "\tintercom {\n\t\tapp_id %s\n\t\tsecret %s\n\t\tuser_id {http.request.header.%s}\n\t\ttrust 127.0.0.1\n",
 			AppID, Secret, UserHeader)
