@@ -3,10 +3,13 @@ package caddyintercom_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -84,4 +87,57 @@ func indent(b []byte) []byte {
 func firstLine(b []byte) string {
 	line, _, _ := strings.Cut(string(b), "\n")
 	return line
+}
+
+// TestReadmeTokenCommands runs the README's "Debugging tokens" commands as
+// written, with the real binary as `caddy` on PATH, in a directory holding
+// the files they read (made by keygen and sign, as an operator would).
+func TestReadmeTokenCommands(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Debugging tokens")
+	if !ok {
+		t.Fatal(`README.md has no "## Debugging tokens" section`)
+	}
+	m := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(section)
+	if m == nil {
+		t.Fatal("no sh block in the Debugging tokens section")
+	}
+	bin, err := testcaddy.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	binDir := filepath.Join(dir, "bin")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(bin, filepath.Join(binDir, "caddy")); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, script string) string {
+		t.Helper()
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n--- script\n%s\n--- output\n%s", err, script, out)
+		}
+		return string(out)
+	}
+	// The files the commands read: a key pair as keygen writes it, a token
+	// "copied from a page", a Salesforce token for user 42.
+	run(t, `export INTERCOM_SECRET='…'
+caddy intercom keygen --kid app-2025 --issuer https://app.example.com --out keys >/dev/null
+caddy intercom sign --user-id 42 > copied-token.txt
+caddy intercom sign --salesforce --key keys/app-2025.key.pem --kid app-2025 --issuer https://app.example.com --subject 42 > sf-token.txt`)
+	out := run(t, m[1])
+	for _, want := range []string{"VALID", `"user_id": "42"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the README's commands printed no %q:\n%s", want, out)
+		}
+	}
 }
