@@ -1,6 +1,8 @@
 package caddyintercom_test
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,5 +22,21 @@ func TestImportRegistersEverything(t *testing.T) {
 	}
 	if _, ok := caddycmd.Commands()["intercom"]; !ok {
 		t.Error("the intercom command is not registered")
+	}
+}
+
+// TestInjectorIsCaddyFree keeps the layout's promise: the request path in
+// injector imports neither Caddy nor the tooling subpackages, so it can be
+// read, tested and fuzzed without them.
+func TestInjectorIsCaddyFree(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./injector").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/caddyserver/") ||
+			strings.HasPrefix(dep, "github.com/caddy-intercom/caddy-intercom/") && dep != "github.com/caddy-intercom/caddy-intercom/injector" {
+			t.Errorf("injector depends on %s", dep)
+		}
 	}
 }

@@ -224,10 +224,7 @@ func TestDemoHelpCenterStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(src), "intercom_help_center /help*") || !strings.Contains(string(src), "Stand-in Help Center origin") {
-		// The lead owns Caddyfile.example; until the proposed section is
-		// pasted there is nothing to run. Loud, not silent: go test -v
-		// shows it, and TestDemoStandIn runs the same section meanwhile.
-		t.Skip("Caddyfile.example has no stand-in Help Center yet: paste the section from docs/notes-helpcenter.md")
+		t.Fatal("Caddyfile.example has lost its stand-in Help Center (the /help subpath and the stand-in origin)")
 	}
 	ports, edge, render := demoConfig(t)
 	caddy := startCaddy(t, len(ports), render)

@@ -23,9 +23,9 @@ import (
 // demoStandInFile is the Help Center part of the proposed Caddyfile.example.
 var demoStandInFile = filepath.Join("testdata", "demo", "Caddyfile")
 
-// demoNotes is where the proposed Caddyfile.example section is written for
-// the lead to paste (repository root relative to this package).
-var demoNotes = filepath.Join("..", "..", "docs", "notes-helpcenter.md")
+// demoExample is the demo config a newcomer runs (repository root relative
+// to this package).
+var demoExample = filepath.Join("..", "..", "Caddyfile.example")
 
 // demoPorts are the demo's ports: edge, legacy app, help site, stand-in.
 var demoPorts = []string{"8080", "8081", "8082", "8083"}
@@ -176,21 +176,21 @@ func TestDemoStandIn(t *testing.T) {
 	})
 }
 
-// TestDemoNotesMatch: the Caddyfile.example section proposed in
-// docs/notes-helpcenter.md is the one TestDemoStandIn runs.
-func TestDemoNotesMatch(t *testing.T) {
+// TestDemoExampleMatch: the stand-in section of Caddyfile.example is the one
+// TestDemoStandIn runs.
+func TestDemoExampleMatch(t *testing.T) {
 	src, err := os.ReadFile(demoStandInFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, region, ok := strings.Cut(string(src), "#region stand-in\n")
 	if region, _, ok2 := strings.Cut(region, "#endregion stand-in\n"); ok && ok2 {
-		notes, err := os.ReadFile(demoNotes)
+		example, err := os.ReadFile(demoExample)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(notes), region) {
-			t.Errorf("%s does not contain the stand-in section of %s verbatim:\n%s", demoNotes, demoStandInFile, region)
+		if !strings.Contains(string(example), region) {
+			t.Errorf("%s does not contain the stand-in section of %s verbatim:\n%s", demoExample, demoStandInFile, region)
 		}
 		return
 	}

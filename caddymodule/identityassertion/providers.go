@@ -20,7 +20,8 @@ const (
 )
 
 // providerDefaults is what a provider fixes unless the config overrides it.
-// The sources for each value are listed in docs/notes-identity.md.
+// The sources for each value are listed in the README ("What the provider
+// defaults rely on").
 type providerDefaults struct {
 	header     string
 	userClaim  string
