@@ -1,13 +1,10 @@
 package identityassertion
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy/golden"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -16,8 +13,6 @@ import (
 	// The intercom directive, to check the order of the two.
 	_ "github.com/caddy-intercom/caddy-intercom/caddymodule"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/ from the current output")
 
 func adapt(t *testing.T, name, input string) ([]byte, error) {
 	t.Helper()
@@ -31,40 +26,7 @@ func adapt(t *testing.T, name, input string) ([]byte, error) {
 // TestCaddyfileAdapt adapts every testdata/caddyfile_adapt/*.caddyfile and
 // compares it with the .json next to it.
 func TestCaddyfileAdapt(t *testing.T) {
-	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfile")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no adaptation cases: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			input, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := adapt(t, file, string(input))
-			if err != nil {
-				t.Fatalf("adapt: %v", err)
-			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			golden := strings.TrimSuffix(file, ".caddyfile") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("adapted JSON differs from %s (run with -update to accept):\n%s", golden, pretty.String())
-			}
-		})
-	}
+	golden.Adapt(t, "testdata/caddyfile_adapt")
 }
 
 // TestDirectiveOrder: identity_assertion runs after basic_auth and before

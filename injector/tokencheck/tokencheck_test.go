@@ -53,27 +53,11 @@ func testJWK(t testing.TB, cert *x509.Certificate, kid, alg string) keys.JWK {
 
 // testHS signs claims with an HMAC algorithm.
 func testHS(t testing.TB, alg, secret string, claims map[string]any) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims(claims)).SignedString([]byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkeys.HS(t, alg, []byte(secret), claims)
 }
 
 // testRS signs claims with an RSA algorithm; kid "" means no kid header.
-func testRS(t testing.TB, alg string, key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims(claims))
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+var testRS = testkeys.RS
 
 // testRaw builds a token from raw JSON header and claims, HMAC-SHA256-signed
 // with secret over the given segments ("" secret = empty signature).
