@@ -43,8 +43,7 @@ type jwksSource struct {
 
 	mu        sync.Mutex
 	lastStart time.Time     // start of the last fetch
-	fetching  bool          // a fetch is running
-	done      chan struct{} // closed when the next fetch ends
+	done      chan struct{} // closed when the next fetch to start ends
 	jwksURL   string        // discovered
 }
 
@@ -107,9 +106,11 @@ func (s *jwksSource) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return nil, errUnknownKey
 }
 
-// want asks for a fetch. It returns a channel closed when that fetch ends if
-// the fetch can start now (the last one started at least minInterval ago),
-// nil when the fetch is deferred.
+// want asks for a fetch. It returns a channel closed when a fetch that
+// starts after this call ends, if that fetch can start at once (the last one
+// started at least minInterval ago; one in flight may have fetched the keys
+// before the provider added the new one, so it does not count), nil when the
+// fetch is deferred.
 func (s *jwksSource) want() chan struct{} {
 	select {
 	case s.wake <- struct{}{}:
@@ -117,7 +118,7 @@ func (s *jwksSource) want() chan struct{} {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fetching || time.Since(s.lastStart) >= s.t.minInterval {
+	if time.Since(s.lastStart) >= s.t.minInterval {
 		return s.done
 	}
 	return nil
@@ -199,16 +200,17 @@ func (s *jwksSource) loop(ctx context.Context) {
 func (s *jwksSource) fetch(ctx context.Context) (time.Duration, error) {
 	s.mu.Lock()
 	s.lastStart = time.Now()
-	s.fetching = true
+	// Requests that asked before now wait for this fetch; those that ask
+	// while it runs wait for the next one.
+	done := s.done
+	s.done = make(chan struct{})
 	s.mu.Unlock()
 	s.fetches.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.t.fetchTimeout)
 	age, err := s.fetchKeys(ctx)
 	cancel()
 	s.mu.Lock()
-	s.fetching = false
-	close(s.done)
-	s.done = make(chan struct{})
+	close(done)
 	s.mu.Unlock()
 	return age, err
 }
