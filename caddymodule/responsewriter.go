@@ -35,7 +35,8 @@ type injectingWriter struct {
 
 	wroteHeader bool
 	status      int
-	rewriter    *injector.Rewriter // nil: pass-through
+	rewriter    *injector.Rewriter // nil: pass-through; else &rw
+	rw          injector.Rewriter  // the rewriter's memory, pooled with the writer
 	body, tag   *[]byte            // pooled: our script's body and <script> tag
 
 	// decideFn is w.decide, bound once per pooled writer rather than once
@@ -127,10 +128,11 @@ func (w *injectingWriter) prepare(status int) (o outcome, err error, done bool) 
 	snippet := injector.AppendScriptElement((*w.tag)[:0], body, w.page.CSP.Nonce, xhtml)
 	*w.tag = snippet
 	w.page.Added = len(snippet)
-	w.rewriter = injector.NewRewriter(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
+	w.rw.Reset(&w.ResponseWriterWrapper, snippet, injector.RewriterOptions{
 		Decide:      w.decideFn,
 		FindCharset: !namesCharset(contentType),
 	})
+	w.rewriter = &w.rw
 	return 0, nil, false
 }
 

@@ -141,11 +141,23 @@ type Rewriter struct {
 // if the outcome is still pending and flushes what is held. Close does not
 // close dst.
 func NewRewriter(dst io.Writer, snippet []byte, opts RewriterOptions) *Rewriter {
+	r := new(Rewriter)
+	r.Reset(dst, snippet, opts)
+	return r
+}
+
+// Reset makes r what NewRewriter(dst, snippet, opts) returns, in r's own
+// memory. A Rewriter is ~800 bytes, most of it the head scanner's fixed
+// buffers: a caller that already recycles its per-response state (the
+// Caddy handler pools its response writers) keeps one by value and saves
+// that allocation on every page. Whatever r held from an earlier response
+// is dropped, not written anywhere.
+func (r *Rewriter) Reset(dst io.Writer, snippet []byte, opts RewriterOptions) {
 	w := opts.ScanWindow
 	if w <= 0 {
 		w = DefaultScanWindow
 	}
-	return &Rewriter{dst: dst, snippet: snippet, window: w, decide: opts.Decide, findCharset: opts.FindCharset}
+	*r = Rewriter{dst: dst, snippet: snippet, window: w, decide: opts.Decide, findCharset: opts.FindCharset}
 }
 
 // Outcome reports the outcome so far: Pending until it is decided.

@@ -828,3 +828,63 @@ func TestRewriterLinearWork(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriterResetIsNew: one Rewriter value, Reset before every response
+// (including after a response abandoned while Pending, and after a failed
+// one), writes exactly what a fresh NewRewriter writes for every golden case
+// and chunking, and decides the same outcome.
+func TestRewriterResetIsNew(t *testing.T) {
+	var reused Rewriter
+	for _, tc := range rewriterCases {
+		for i, chunks := range chunkings(7, len(tc.in)) {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, i), func(t *testing.T) {
+				run := func(r *Rewriter, fresh bool) ([]byte, Outcome, Outcome) {
+					var out bytes.Buffer
+					var decided Outcome
+					opts := RewriterOptions{ScanWindow: tc.window, Decide: func(o Outcome) { decided = o }}
+					if fresh {
+						r = NewRewriter(&out, testSnippet, opts)
+					} else {
+						r.Reset(&out, testSnippet, opts)
+					}
+					in := []byte(tc.in)
+					for _, n := range chunks {
+						if len(in) == 0 {
+							break
+						}
+						n = min(n, len(in))
+						if _, err := r.Write(in[:n]); err != nil {
+							t.Fatal(err)
+						}
+						in = in[n:]
+					}
+					if len(in) > 0 {
+						if _, err := r.Write(in); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := r.Close(); err != nil {
+						t.Fatal(err)
+					}
+					return out.Bytes(), r.Outcome(), decided
+				}
+				want, wantOutcome, wantDecided := run(nil, true)
+				got, gotOutcome, gotDecided := run(&reused, false)
+				if !bytes.Equal(got, want) || gotOutcome != wantOutcome || gotDecided != wantDecided {
+					t.Fatalf("after Reset: outcome %v (decided %v), output\n%q\nfresh: outcome %v (decided %v), output\n%q",
+						gotOutcome, gotDecided, got, wantOutcome, wantDecided, want)
+				}
+				// Leave the value mid-response (Pending, holding bytes), as an
+				// aborted handler does, or failed: the next Reset starts over.
+				var sink bytes.Buffer
+				reused.Reset(&sink, testSnippet, RewriterOptions{})
+				reused.Write([]byte("<!DOCTYPE html><html><head><title>left pending"))
+				if i%2 == 1 {
+					reused.Reset(&failWriter{}, testSnippet, RewriterOptions{})
+					reused.Write([]byte(tinyWindowPage))
+					reused.Close()
+				}
+			})
+		}
+	}
+}
