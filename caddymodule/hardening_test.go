@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -327,14 +326,7 @@ func subjectEmptyCount(t *testing.T) float64 {
 // headers: reverse_proxy overwrites those placeholders with the app's
 // response, so the handler must resolve identity before calling it.
 func TestForwardAuthIdentityIsNotTheApps(t *testing.T) {
-	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer token-dave" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Remote-User", "dave")
-	}))
-	t.Cleanup(auth.Close)
+	auth := authService(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", htmlHandler(legacyPage, map[string]string{"Remote-User": "mallory"}))
 	up := newUpstream(t, mux)

@@ -207,7 +207,11 @@ func TestTrustedPeerHonoured(t *testing.T) {
 	}
 }
 
-func TestForwardAuthFlow(t *testing.T) {
+// authService is a forward_auth service: "Bearer token-dave" is user dave
+// (Remote-User, Remote-Email), "Bearer token-noid" is authenticated without
+// a user, anything else is refused.
+func authService(t *testing.T) *httptest.Server {
+	t.Helper()
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		switch token {
@@ -223,6 +227,11 @@ func TestForwardAuthFlow(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(auth.Close)
+	return auth
+}
+
+func TestForwardAuthFlow(t *testing.T) {
+	auth := authService(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", htmlHandler(legacyPage, nil))
 	up := newUpstream(t, mux)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -156,15 +155,7 @@ func TestDuplicateIdentityHeaderNotHonoured(t *testing.T) {
 // itself on /page. With the README pattern, {http.reverse_proxy.header.*},
 // /page is anonymous and /app/* carries the auth service's user.
 func TestForwardAuthOnPartOfTheSite(t *testing.T) {
-	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer token-dave" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Remote-User", "dave")
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(auth.Close)
+	auth := authService(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", htmlHandler(legacyPage, nil))
 	up := newUpstream(t, mux)
