@@ -260,15 +260,20 @@ func ScriptTag(body []byte, nonce string) []byte {
 // AppendScriptTag appends ScriptTag(body, nonce) to dst, for callers that
 // reuse a buffer.
 func AppendScriptTag(dst, body []byte, nonce string) []byte {
+	dst = appendScriptOpen(dst, nonce)
+	dst = append(dst, body...)
+	return append(dst, "</script>"...)
+}
+
+// appendScriptOpen appends the start tag, with the nonce when it is one a
+// CSP can name.
+func appendScriptOpen(dst []byte, nonce string) []byte {
 	if validNonce(nonce) {
 		dst = append(dst, `<script nonce="`...)
 		dst = append(dst, nonce...)
-		dst = append(dst, `">`...)
-	} else {
-		dst = append(dst, "<script>"...)
+		return append(dst, `">`...)
 	}
-	dst = append(dst, body...)
-	return append(dst, "</script>"...)
+	return append(dst, "<script>"...)
 }
 
 // The CDATA wrapping of a script in an XHTML document (application/xhtml+xml,
@@ -293,13 +298,7 @@ func IsXHTML(contentType string) bool {
 // has one; this is for any body) is split across two CDATA sections, so
 // the element's text is still exactly XHTMLScriptText(body).
 func AppendXHTMLScriptTag(dst, body []byte, nonce string) []byte {
-	if validNonce(nonce) {
-		dst = append(dst, `<script nonce="`...)
-		dst = append(dst, nonce...)
-		dst = append(dst, `">`...)
-	} else {
-		dst = append(dst, "<script>"...)
-	}
+	dst = appendScriptOpen(dst, nonce)
 	dst = append(dst, xhtmlOpen...)
 	for {
 		i := bytes.Index(body, []byte("]]>"))
