@@ -1,0 +1,218 @@
+package injector
+
+// This file runs the tokenizer's tag states: the tag name and the attribute
+// states. A head is mostly tags, and taking each of their bytes through
+// step1 costs a dispatch per byte; here a tag is read in runs over local
+// variables, and the scanner's state is stored back once, at the tag's '>'
+// or at the end of the chunk. Nothing in a tag can decide the outcome
+// before its '>', so feed's per-byte checks are not needed in between.
+
+// tag runs the tag states over b[i:end], the current state being one of
+// them, and returns where it stopped: after the tag's '>' (the tag handled)
+// or at end.
+func (s *headScanner) tag(b []byte, i, end int, fc bool) int {
+	start := i
+	lex, quote := s.lex, s.quote
+	if lex == lexTagName {
+		j := i + run(b[i:end], &tagNameEnd)
+		s.nameBytes(b[i:j])
+		i = j
+		if i == end {
+			s.pos += i - start
+			s.prev = b[i-1]
+			return i
+		}
+		s.nameDone()
+		lex = lexBeforeAttr
+		if b[i] != '/' && b[i] != '>' {
+			i++ // whitespace ends the name; '/' and '>' are read again
+		}
+	}
+	// Only <meta>, <font> and annotation-xml start tags have attributes
+	// that matter (attrNamed); the others need just the token's end.
+	keep := !s.endTag && (s.id == tagMeta || s.id == tagFont || s.id == tagAnnotationXML)
+	for i < end {
+		c := b[i]
+		switch lex {
+		case lexBeforeAttr:
+			switch c {
+			case ' ', '\n', '\r', '\t', '\f', '/':
+				// '/' reads as an attribute with an empty name.
+				i++
+			case '>':
+				s.lex = lexBeforeAttr
+				s.pos += i - start
+				if i > start {
+					s.prev = b[i-1]
+				}
+				s.tagDone(fc)
+				s.prev = '>'
+				s.pos++
+				return i + 1
+			default:
+				// c starts a name, even if it is '=' or a quote.
+				s.attrLen, s.attr, s.bareSlash = 0, attrOther, false
+				if keep {
+					s.attrByte(c)
+				}
+				i++
+				lex = lexAttrName
+			}
+
+		case lexAttrName:
+			j := i + run(b[i:end], &attrNameEnd)
+			if keep {
+				s.attrBytes(b[i:j])
+			}
+			i = j
+			if i < end {
+				// c is read again after the name.
+				if keep {
+					s.attrNamed()
+				}
+				lex = lexAfterAttr
+			}
+
+		case lexAfterAttr:
+			switch c {
+			case ' ', '\n', '\r', '\t', '\f':
+				i++
+			case '=':
+				lex = lexBeforeValue
+				i++
+			case '/':
+				if keep {
+					s.attrDone()
+				}
+				lex = lexBeforeAttr
+				i++
+			default:
+				// c starts the next attribute or ends the tag.
+				if keep {
+					s.attrDone()
+				}
+				lex = lexBeforeAttr
+			}
+
+		case lexBeforeValue:
+			switch c {
+			case ' ', '\n', '\r', '\t', '\f':
+				i++
+			case '>':
+				if keep {
+					s.attrDone()
+				}
+				lex = lexBeforeAttr
+			case '"', '\'':
+				quote, s.valLen = c, 0
+				lex = lexValueQuoted
+				i++
+			default:
+				s.valLen = 0
+				lex = lexValueBare // c is its first byte
+			}
+
+		case lexValueQuoted:
+			j := i + quotedRun(b[i:end], quote)
+			if keep {
+				s.valueBytes(b[i:j])
+			}
+			i = j
+			if i < end {
+				if keep {
+					s.attrDone()
+				}
+				lex = lexBeforeAttr
+				i++
+			}
+
+		case lexValueBare:
+			j := i + run(b[i:end], &bareEnd)
+			if keep {
+				s.valueBytes(b[i:j])
+			}
+			i = j
+			if i < end {
+				if b[i] == '>' {
+					// "/>" after an unquoted value does not close the tag.
+					prev := s.prev
+					if i > start {
+						prev = b[i-1]
+					}
+					s.bareSlash = prev == '/'
+				} else {
+					i++
+				}
+				if keep {
+					s.attrDone()
+				}
+				lex = lexBeforeAttr
+			}
+		}
+	}
+	s.lex, s.quote = lex, quote
+	s.pos += i - start
+	if i > start {
+		s.prev = b[i-1]
+	}
+	return i
+}
+
+// run is the length of b before the first byte marked in stop. Names and
+// values are short: a loop over a table beats bytes.IndexByte's setup.
+func run(b []byte, stop *[256]bool) int {
+	for i, c := range b {
+		if stop[c] {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// The bytes that end a tag name, an attribute name and an unquoted value.
+var (
+	tagNameEnd  = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '/': true, '>': true}
+	attrNameEnd = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '/': true, '>': true, '=': true}
+	bareEnd     = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '>': true}
+)
+
+// quotedRun is the length of b before quote. Most values are short, where
+// a plain loop beats bytes.IndexByte's setup; a long one (a URL, a policy)
+// is left to IndexByte.
+func quotedRun(b []byte, quote byte) int {
+	const short = 16
+	for i, c := range b[:min(len(b), short)] {
+		if c == quote {
+			return i
+		}
+	}
+	if len(b) <= short {
+		return len(b)
+	}
+	return short + indexByte(b[short:], quote)
+}
+
+// nameBytes appends tag name bytes, lower case; the length counts past the
+// bytes kept.
+func (s *headScanner) nameBytes(name []byte) {
+	for _, c := range name {
+		if s.nameLen < nameCap {
+			s.name[s.nameLen] = lower(c)
+		}
+		s.nameLen++
+	}
+}
+
+func (s *headScanner) attrBytes(name []byte) {
+	for _, c := range name {
+		s.attrByte(c)
+	}
+}
+
+// valueBytes appends attribute value bytes, kept if the attribute matters.
+func (s *headScanner) valueBytes(v []byte) {
+	if s.attr != attrOther && s.valLen < valueCap {
+		copy(s.value[s.valLen:], v)
+	}
+	s.valLen += len(v)
+}
