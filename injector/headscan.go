@@ -231,18 +231,26 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			s.lookahead = 0
 			break
 		}
+		end := len(b) // where the lookahead ends
+		if s.lookahead != 0 {
+			end = min(end, i+s.lookahead-s.pos)
+		}
 		// Fast paths: runs of bytes that cannot change the state.
 		switch s.lex {
 		case lexTagName, lexBeforeAttr, lexAttrName, lexAfterAttr,
 			lexBeforeValue, lexValueQuoted, lexValueBare:
-			end := len(b)
-			if s.lookahead != 0 {
-				end = min(end, i+s.lookahead-s.pos)
-			}
 			i = s.tag(b, i, end, findCharset)
 			continue
 		case lexBogus, lexDoctype:
 			if n := indexByte(b[i:], '>'); n > 0 {
+				i += s.skip(b, i, n)
+				continue
+			}
+		case lexComment:
+			// Bytes other than '-', '>' and '!' only reset the
+			// comment's dash count.
+			if n := run(b[i:end], &commentStop); n > 0 {
+				s.dashes, s.begin, s.bang = 0, false, false
 				i += s.skip(b, i, n)
 				continue
 			}
@@ -257,6 +265,10 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			i += n
 			continue
 		case lexData:
+			if n := s.tagOpen(b[i:end]); n > 0 {
+				i += n
+				continue
+			}
 			if s.templates > 0 || s.outcome != Pending {
 				// Text decides nothing here.
 				if n := indexByte(b[i:], '<'); n > 0 {
@@ -283,6 +295,9 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 	}
 	return i
 }
+
+// commentStop marks the bytes that matter in a comment.
+var commentStop = [256]bool{'-': true, '>': true, '!': true}
 
 // indexByte is bytes.IndexByte, or len(b) when c is absent.
 func indexByte(b []byte, c byte) int {

@@ -1,11 +1,37 @@
 package injector
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // This file runs the tokenizer's tag states: the tag name and the attribute
 // states. A head is mostly tags, and taking each of their bytes through
 // step1 costs a dispatch per byte; here a tag is read in runs over local
 // variables, and the scanner's state is stored back once, at the tag's '>'
 // or at the end of the chunk. Nothing in a tag can decide the outcome
 // before its '>', so feed's per-byte checks are not needed in between.
+
+// tagOpen starts a tag if b, in the data state, starts with "<" or "</" and
+// a letter, as step1 would in lexLt and lexEndOpen; it returns the bytes
+// read, 0 if b starts anything else.
+func (s *headScanner) tagOpen(b []byte) int {
+	if len(b) < 2 || b[0] != '<' {
+		return 0
+	}
+	n, end := 1, false
+	if b[1] == '/' {
+		n, end = 2, true
+	}
+	if n >= len(b) || !isLetter(b[n]) {
+		return 0
+	}
+	s.ltPos = s.pos
+	s.startTagName(b[n], end)
+	s.prev = b[n]
+	s.pos += n + 1
+	return n + 1
+}
 
 // tag runs the tag states over b[i:end], the current state being one of
 // them, and returns where it stopped: after the tag's '>' (the tag handled)
@@ -65,12 +91,18 @@ func (s *headScanner) tag(b []byte, i, end int, fc bool) int {
 				s.attrBytes(b[i:j])
 			}
 			i = j
-			if i < end {
-				// c is read again after the name.
-				if keep {
-					s.attrNamed()
-				}
-				lex = lexAfterAttr
+			if i == end {
+				break
+			}
+			if keep {
+				s.attrNamed()
+			}
+			lex = lexAfterAttr // b[i] is read again there
+			if b[i] == '=' && i+1 < end && (b[i+1] == '"' || b[i+1] == '\'') {
+				// The common name="value": straight to the value.
+				quote, s.valLen = b[i+1], 0
+				lex = lexValueQuoted
+				i += 2
 			}
 
 		case lexAfterAttr:
@@ -176,20 +208,21 @@ var (
 	bareEnd     = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '>': true}
 )
 
-// quotedRun is the length of b before quote. Most values are short, where
-// a plain loop beats bytes.IndexByte's setup; a long one (a URL, a policy)
-// is left to IndexByte.
+// quotedRun is the length of b before quote. Values are mostly short
+// (a rel, a URL path), where bytes.IndexByte's setup costs more than the
+// search: eight bytes at a time in a word, the rest by IndexByte.
 func quotedRun(b []byte, quote byte) int {
-	const short = 16
-	for i, c := range b[:min(len(b), short)] {
-		if c == quote {
-			return i
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := ones * uint64(quote)
+	i := 0
+	for ; i+8 <= len(b) && i < 64; i += 8 {
+		// A zero byte in w is a quote in b (the classic haszero test).
+		w := binary.LittleEndian.Uint64(b[i:]) ^ q
+		if z := (w - ones) &^ w & highs; z != 0 {
+			return i + bits.TrailingZeros64(z)/8
 		}
 	}
-	if len(b) <= short {
-		return len(b)
-	}
-	return short + indexByte(b[short:], quote)
+	return i + indexByte(b[i:], quote)
 }
 
 // nameBytes appends tag name bytes, lower case; the length counts past the
