@@ -210,7 +210,7 @@ var (
 
 // quotedRun is the length of b before quote. Values are mostly short
 // (a rel, a URL path), where bytes.IndexByte's setup costs more than the
-// search: eight bytes at a time in a word, the rest by IndexByte.
+// search: eight bytes at a time in a word, a long rest by IndexByte.
 func quotedRun(b []byte, quote byte) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := ones * uint64(quote)
@@ -221,6 +221,12 @@ func quotedRun(b []byte, quote byte) int {
 		if z := (w - ones) &^ w & highs; z != 0 {
 			return i + bits.TrailingZeros64(z)/8
 		}
+	}
+	if len(b)-i < 8 {
+		// The end of a chunk (or a write of a few bytes).
+		for ; i < len(b) && b[i] != quote; i++ {
+		}
+		return i
 	}
 	return i + indexByte(b[i:], quote)
 }
