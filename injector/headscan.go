@@ -6,8 +6,9 @@ import (
 )
 
 // This file holds the HTML grammar of the injection decision: a streaming
-// scanner that reads a body's start one byte at a time, exactly once, and
-// decides where (and whether) the snippet goes. rewriter.go does the I/O.
+// scanner that reads a body's start exactly once, a byte or a run of bytes
+// that cannot change its state at a time, and decides where (and whether)
+// the snippet goes. rewriter.go does the I/O; headscan_tag.go reads tags.
 //
 // The scanner models what golang.org/x/net/html's tokenizer and parser do
 // (the parser is the test oracle, see headscan_tree_test.go), but keeps only
@@ -719,13 +720,6 @@ func (s *headScanner) attrNamed() {
 		s.attr = a
 		s.valLen = 0
 	}
-}
-
-func (s *headScanner) valueByte(c byte) {
-	if s.attr != attrOther && s.valLen < valueCap {
-		s.value[s.valLen] = c
-	}
-	s.valLen++
 }
 
 // attrDone records the value of an attribute that matters.
