@@ -6,8 +6,9 @@ import (
 )
 
 // This file holds the HTML grammar of the injection decision: a streaming
-// scanner that reads a body's start one byte at a time, exactly once, and
-// decides where (and whether) the snippet goes. rewriter.go does the I/O.
+// scanner that reads a body's start exactly once, a byte or a run of bytes
+// that cannot change its state at a time, and decides where (and whether)
+// the snippet goes. rewriter.go does the I/O; headscan_tag.go reads tags.
 //
 // The scanner models what golang.org/x/net/html's tokenizer and parser do
 // (the parser is the test oracle, see headscan_tree_test.go), but keeps only
@@ -231,20 +232,27 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			s.lookahead = 0
 			break
 		}
+		end := len(b) // where the lookahead ends
+		if s.lookahead != 0 {
+			end = min(end, i+s.lookahead-s.pos)
+		}
 		// Fast paths: runs of bytes that cannot change the state.
 		switch s.lex {
-		case lexValueQuoted, lexBogus, lexDoctype:
-			stop := s.quote
-			if s.lex != lexValueQuoted {
-				stop = '>'
+		case lexTagName, lexBeforeAttr, lexAttrName, lexAfterAttr,
+			lexBeforeValue, lexValueQuoted, lexValueBare:
+			i = s.tag(b, i, end, findCharset)
+			continue
+		case lexBogus, lexDoctype:
+			if n := indexByte(b[i:], '>'); n > 0 {
+				i += s.skip(b, i, n)
+				continue
 			}
-			if s.lex == lexValueQuoted && s.attr != attrOther {
-				break // the value is kept byte by byte
-			}
-			n := indexByte(b[i:], stop)
-			if n > 0 {
-				n = s.skip(b, i, n)
-				i += n
+		case lexComment:
+			// Bytes other than '-', '>' and '!' only reset the
+			// comment's dash count.
+			if n := run(b[i:end], &commentStop); n > 0 {
+				s.dashes, s.begin, s.bang = 0, false, false
+				i += s.skip(b, i, n)
 				continue
 			}
 		case lexRaw, lexScript:
@@ -257,30 +265,11 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 			n := s.skip(b, i, len(b)-i)
 			i += n
 			continue
-		case lexTagName, lexAttrName:
-			// Name bytes up to a delimiter, stored lower case.
-			n := 0
-			for i+n < len(b) && !nameEnd[b[i+n]] {
-				n++
-			}
-			if s.lookahead != 0 {
-				n = min(n, s.lookahead-s.pos)
-			}
-			if n > 0 {
-				for _, c := range b[i : i+n] {
-					if s.lex == lexTagName {
-						if s.nameLen < nameCap {
-							s.name[s.nameLen] = lower(c)
-						}
-						s.nameLen++
-					} else {
-						s.attrByte(c)
-					}
-				}
-				i += s.skip(b, i, n)
+		case lexData:
+			if n := s.tagOpen(b[i:end]); n > 0 {
+				i += n
 				continue
 			}
-		case lexData:
 			if s.templates > 0 || s.outcome != Pending {
 				// Text decides nothing here.
 				if n := indexByte(b[i:], '<'); n > 0 {
@@ -308,9 +297,8 @@ func (s *headScanner) feed(b []byte, findCharset bool) int {
 	return i
 }
 
-// nameEnd marks the bytes that end a tag or attribute name (and '=' too,
-// which the attribute name state handles byte by byte).
-var nameEnd = [256]bool{' ': true, '\n': true, '\r': true, '\t': true, '\f': true, '/': true, '>': true, '=': true}
+// commentStop marks the bytes that matter in a comment.
+var commentStop = [256]bool{'-': true, '>': true, '!': true}
 
 // indexByte is bytes.IndexByte, or len(b) when c is absent.
 func indexByte(b []byte, c byte) int {
@@ -410,95 +398,7 @@ func (s *headScanner) step1(c byte, fc bool) (again bool) {
 			s.lex = lexBogus
 		}
 
-	case lexTagName:
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f':
-			s.nameDone()
-			s.lex = lexBeforeAttr
-		case '/', '>':
-			s.nameDone()
-			s.lex = lexBeforeAttr
-			return true
-		default:
-			if s.nameLen < nameCap {
-				s.name[s.nameLen] = lower(c)
-			}
-			s.nameLen++
-		}
-
-	case lexBeforeAttr:
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f', '/':
-			// '/' reads as an attribute with an empty name.
-		case '>':
-			s.tagDone(fc)
-		default:
-			s.attrLen, s.attr, s.bareSlash = 0, attrOther, false
-			s.lex = lexAttrName
-			s.attrByte(c)
-		}
-
-	case lexAttrName:
-		switch c {
-		case '=', ' ', '\n', '\r', '\t', '\f', '/', '>':
-			s.attrNamed()
-			s.lex = lexAfterAttr
-			return true
-		default:
-			s.attrByte(c)
-		}
-
-	case lexAfterAttr:
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f':
-		case '/':
-			s.attrDone()
-			s.lex = lexBeforeAttr
-		case '=':
-			s.lex = lexBeforeValue
-		default:
-			s.attrDone()
-			s.lex = lexBeforeAttr
-			return true
-		}
-
-	case lexBeforeValue:
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f':
-		case '>':
-			s.attrDone()
-			s.lex = lexBeforeAttr
-			return true
-		case '"', '\'':
-			s.quote, s.valLen = c, 0
-			s.lex = lexValueQuoted
-		default:
-			s.valLen = 0
-			s.valueByte(c)
-			s.lex = lexValueBare
-		}
-
-	case lexValueQuoted:
-		if c == s.quote {
-			s.attrDone()
-			s.lex = lexBeforeAttr
-		} else {
-			s.valueByte(c)
-		}
-
-	case lexValueBare:
-		switch c {
-		case ' ', '\n', '\r', '\t', '\f':
-			s.attrDone()
-			s.lex = lexBeforeAttr
-		case '>':
-			s.bareSlash = s.prev == '/'
-			s.attrDone()
-			s.lex = lexBeforeAttr
-			return true
-		default:
-			s.valueByte(c)
-		}
+	// The tag name and attribute states are run by tag.
 
 	case lexMarkup:
 		switch {
@@ -619,14 +519,17 @@ func (s *headScanner) step1(c byte, fc bool) (again bool) {
 			s.lex = lexEsc
 			return false
 		}
-		// The end tag of the raw-text element: read it as a tag.
+		// The end tag of the raw-text element: read it as a tag, c ending
+		// its name.
 		s.raw = tagNone
 		s.tokStart = s.ltPos
 		s.endTag, s.nameLen, s.seen = true, copy(s.name[:], name), 0
 		s.resetTag()
 		s.nameDone()
-		s.lex = lexTagName
-		return true
+		s.lex = lexBeforeAttr
+		if c == '>' {
+			s.tagDone(fc)
+		}
 
 	case lexPlaintext:
 
@@ -817,13 +720,6 @@ func (s *headScanner) attrNamed() {
 		s.attr = a
 		s.valLen = 0
 	}
-}
-
-func (s *headScanner) valueByte(c byte) {
-	if s.attr != attrOther && s.valLen < valueCap {
-		s.value[s.valLen] = c
-	}
-	s.valLen++
 }
 
 // attrDone records the value of an attribute that matters.

@@ -21,6 +21,9 @@
 //	(a+) a control: reverse_proxy alone, of pages as much bigger as (b)'s
 //	     snippet makes them, to separate the cost of the extra bytes from
 //	     the cost of the handler's work
+//	(a++) (a+) with the response headers of an injected page (the page
+//	     policy), set by Caddy's own `header` handler: what issue 13's
+//	     header policy costs net/http and Caddy without the handler
 //	(b) intercom, HS256 Intercom JWT on every page
 //	(c) intercom + Salesforce RS256 token signed on every page
 //	(d) (c) with `reuse 5m`
@@ -39,7 +42,7 @@
 //
 // Knobs (defaults in brackets): -rounds [3] × -round [5s] per case and size,
 // after a -warmup [2s] run of each (about 5 minutes in all); -conns [32],
-// -threads [2], -users [1000], -sizes [10k,100k,1m], -cases [a,a+,b,c,d],
+// -threads [2], -users [1000], -sizes [10k,100k,1m], -cases [a,a+,a++,b,c,d],
 // -upstreams [static] (static,go runs both, doubling the time),
 // -rss-sizes [1m,100m] ("" skips the RSS part), -profile DIR (an extra,
 // unmeasured round that saves CPU and allocation profiles of each case from
@@ -123,7 +126,7 @@ func main() {
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&cfg.users, "users", 1000, "distinct users the wrk script rotates through")
 	flag.StringVar(&sizes, "sizes", "10k,100k,1m", "page sizes (k = 1000 bytes, m = 1000000 bytes)")
-	flag.StringVar(&cases, "cases", "a,a+,b,c,d", "cases to run: a reverse_proxy, a+ reverse_proxy of pages padded by the snippet's size, b intercom, c +Salesforce, d +reuse")
+	flag.StringVar(&cases, "cases", "a,a+,a++,b,c,d", "cases to run: a reverse_proxy, a+ reverse_proxy of pages padded by the snippet's size, a++ a+ with the page policy's headers, b intercom, c +Salesforce, d +reuse")
 	flag.StringVar(&upstreams, "upstreams", staticUpstream, "upstreams: static (precomputed responses, nginx-like: the goals' condition), go (net/http page generator)")
 	flag.StringVar(&rssSizes, "rss-sizes", "1m,100m", "page sizes for the peak-RSS comparison of (a) and (b); empty skips it")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU profiles from an extra, unmeasured round")
@@ -144,7 +147,7 @@ func main() {
 	for _, name := range splitList(cases) {
 		c, ok := harness.CaseByName(name)
 		if !ok {
-			log.Fatalf("unknown case %q (want a, a+, b, c or d)", name)
+			log.Fatalf("unknown case %q (want a, a+, a++, b, c or d)", name)
 		}
 		cfg.cases = append(cfg.cases, c)
 	}
@@ -333,7 +336,8 @@ func run(ctx context.Context, cfg config) error {
 // startCases starts one caddy per case in front of the upstream up (at
 // addr) and checks each before it is measured.
 func startCases(bin string, cfg config, up, addr, keyFile string, servers map[serverKey]*server, done *cleanup) error {
-	pad := 0 // the bytes (b)'s snippet adds to a page, for (a+)
+	pad := 0                             // the bytes (b)'s snippet adds to a page, for the padded controls
+	injected := map[string]http.Header{} // (b)'s response headers by size, which (a++) must match
 	for _, c := range cfg.cases {
 		s, err := startServer(bin, c, addr, keyFile, done)
 		if err != nil {
@@ -344,26 +348,57 @@ func startCases(bin string, cfg config, up, addr, keyFile string, servers map[se
 			continue // checked once pad is known
 		}
 		for _, size := range cfg.sizes {
-			added, err := s.check(size)
+			added, hdr, err := s.check(size)
 			if err != nil {
 				return fmt.Errorf("case (%s) on %s, %s upstream: %w", c.Name, size, up, err)
 			}
 			if c.Name == "b" {
-				pad = added
+				pad, injected[size] = added, hdr
 			}
 		}
 	}
-	if s, ok := servers[serverKey{up, "a+"}]; ok {
-		if pad == 0 {
-			return errors.New("case (a+) needs case (b), whose snippet size it adds to the pages")
+	for _, c := range cfg.cases {
+		if !c.Padded {
+			continue
 		}
+		if pad == 0 {
+			return fmt.Errorf("case (%s) needs case (b), whose snippet size it adds to the pages", c.Name)
+		}
+		s := servers[serverKey{up, c.Name}]
 		s.pad = pad
 		for _, size := range cfg.sizes {
-			if _, err := s.check(size); err != nil {
-				return fmt.Errorf("case (a+) on %s, %s upstream: %w", size, up, err)
+			_, hdr, err := s.check(size)
+			if err == nil && c.PolicyHeaders {
+				err = sameHeaders(hdr, injected[size])
+			}
+			if err != nil {
+				return fmt.Errorf("case (%s) on %s, %s upstream: %w", c.Name, size, up, err)
 			}
 		}
-		log.Printf("(a+) pages are %d bytes bigger, like (b)'s", pad)
+		log.Printf("(%s) pages are %d bytes bigger, like (b)'s", c.Name, pad)
+	}
+	return nil
+}
+
+// sameHeaders reports how got differs from want, Date aside.
+func sameHeaders(got, want http.Header) error {
+	names := func(h http.Header) []string {
+		var n []string
+		for k := range h {
+			if k != "Date" {
+				n = append(n, k)
+			}
+		}
+		slices.Sort(n)
+		return n
+	}
+	if g, w := names(got), names(want); !slices.Equal(g, w) {
+		return fmt.Errorf("response headers %q, want (b)'s %q", g, w)
+	}
+	for _, k := range names(want) {
+		if !slices.Equal(got[k], want[k]) {
+			return fmt.Errorf("%s: %q, want (b)'s %q", k, got[k], want[k])
+		}
 	}
 	return nil
 }
@@ -513,39 +548,40 @@ func (s *server) url(size string) string {
 
 // check makes sure the case does what it says before it is measured: pages
 // come back whole, with tokens exactly when the case injects them. It
-// returns how many bytes the case added to the page.
-func (s *server) check(size string) (int, error) {
+// returns how many bytes the case added to the page, and the response's
+// headers.
+func (s *server) check(size string) (int, http.Header, error) {
 	req, _ := http.NewRequest(http.MethodGet, s.url(size), nil)
 	req.Header.Set(harness.UserHeader, "user-check")
 	// The marker cookie the wrk script sends: with it, no Set-Cookie.
 	req.AddCookie(&http.Cookie{Name: injector.MarkerCookie, Value: injector.NewSessionMarker([]byte(harness.Secret)).Value("user-check")})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	n, _ := harness.ParseSize(size)
 	n += s.pad
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("status %s", resp.Status)
+		return 0, nil, fmt.Errorf("status %s", resp.Status)
 	}
 	injected := bytes.Contains(body, []byte(`"intercom_user_jwt":"`))
 	sf := bytes.Contains(body, []byte(`"salesforce_identity_token":"`))
 	switch {
 	case injected != s.c.Intercom:
-		return 0, fmt.Errorf("injected = %v, want %v", injected, s.c.Intercom)
+		return 0, nil, fmt.Errorf("injected = %v, want %v", injected, s.c.Intercom)
 	case sf != s.c.Salesforce:
-		return 0, fmt.Errorf("salesforce token = %v, want %v", sf, s.c.Salesforce)
+		return 0, nil, fmt.Errorf("salesforce token = %v, want %v", sf, s.c.Salesforce)
 	case !s.c.Intercom && len(body) != n, s.c.Intercom && len(body) <= n:
-		return 0, fmt.Errorf("got %d bytes for a %d-byte page", len(body), n)
+		return 0, nil, fmt.Errorf("got %d bytes for a %d-byte page", len(body), n)
 	case len(resp.Cookies()) > 0:
-		return 0, fmt.Errorf("Set-Cookie %q despite the session marker", resp.Header.Values("Set-Cookie"))
+		return 0, nil, fmt.Errorf("Set-Cookie %q despite the session marker", resp.Header.Values("Set-Cookie"))
 	}
-	return len(body) - n, nil
+	return len(body) - n, resp.Header, nil
 }
 
 // outcomes summarises the handler's response counters.
