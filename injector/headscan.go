@@ -70,6 +70,11 @@ const (
 	lexDblDash                        // after '-'
 	lexDblDashDash                    // after "--"
 	lexDblLt                          // after '<'
+	lexRef                            // after '&' in text that could end the head
+	lexRefNum                         // after "&#"
+	lexRefDec                         // in a decimal character reference
+	lexRefHex                         // after "&#x", in its hex digits
+	lexRefName                        // matching s.refWord after '&'
 )
 
 // Bounds of the fixed buffers.
@@ -150,6 +155,13 @@ type headScanner struct {
 	outcome Outcome
 	at      int
 	unsure  bool // declined: cannot tell what a parser would do
+
+	// A character reference in text that could end the head: it is
+	// whitespace if it decodes to whitespace (headscan_charref.go).
+	refStart  int    // where its '&' is
+	refVal    int    // the numeric value so far (capped)
+	refDigits bool   // a numeric reference has digits
+	refWord   string // the named reference being matched
 
 	// templateInForeign records a <template> opened inside foreign content
 	// (in an integration point). golang.org/x/net/html's parser, the test
@@ -366,9 +378,14 @@ func (s *headScanner) step1(c byte, fc bool) (again bool) {
 		switch {
 		case c == '<':
 			s.lex, s.ltPos = lexLt, s.pos
+		case c == '&' && s.templates == 0 && s.outcome == Pending:
+			s.lex, s.refStart = lexRef, s.pos
 		case !isSpace(c):
 			s.text(s.pos, fc)
 		}
+
+	case lexRef, lexRefNum, lexRefDec, lexRefHex, lexRefName:
+		return s.charRef(c, fc)
 
 	case lexLt:
 		switch {
@@ -973,6 +990,8 @@ func (s *headScanner) finish() {
 		}
 	case lexLt, lexEndOpen:
 		s.text(s.ltPos, false)
+	case lexRef, lexRefNum, lexRefDec, lexRefHex, lexRefName:
+		s.charRefEnd(false)
 	}
 	s.lookahead = 0
 }

@@ -23,7 +23,8 @@ func runTokRewriter(in []byte) ([]byte, Outcome) {
 // must agree on the outcome and the output, except where the input holds
 // foreign content (<svg>, <math>) inside a <template>, which the old one reads
 // wrongly (<title>, <style>, <script> there as raw text, <![CDATA[ as a
-// comment). There the new one must be right by the tree-construction oracle:
+// comment), or a character reference, which the old one takes for text even
+// when it decodes to whitespace. There the new one must be right by the tree-construction oracle:
 // when it injects, html.Parse sees the same tree plus our script before every
 // other; when it declines and the old one injected, either the old injection
 // fails the tree oracle or the new one said it could not tell (unsure).
@@ -57,7 +58,7 @@ func FuzzScannerDifferential(f *testing.F) {
 		if o == wo && bytes.Equal(got, want) {
 			return
 		}
-		if !foreignInTemplate(page) {
+		if !oldScannerWrong(page) {
 			t.Fatalf("new scanner %v %q\nold scanner %v %q\ninput %q", o, got, wo, want, page)
 		}
 		if o != Injected && wo == Injected && checkTree(page, want) == nil {
