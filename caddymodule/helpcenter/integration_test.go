@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -24,6 +25,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -479,12 +481,7 @@ http://%s:%d {
 				"provision http.handlers.intercom_help_center: origin_ca: open /nonexistent/ca.pem"},
 		}
 		for _, tt := range tests {
-			req := newReq(t, http.MethodPost, "http://"+testAdmin+"/load", strings.NewReader(tt.config))
-			req.Header.Set("Content-Type", tt.contentType)
-			resp, err := (&http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := postConfig(t, tt.contentType, tt.config)
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), tt.want) {
@@ -495,4 +492,29 @@ http://%s:%d {
 		req := newReq(t, http.MethodGet, fmt.Sprintf("http://help.example.com:%d/", testHTTPPort), nil)
 		do(t, req, http.StatusOK)
 	})
+}
+
+// postConfig loads config through the admin API. Every load, even one that
+// fails, makes Caddy start a new admin server on the same address and shut
+// the previous one down in the background, so a new connection can land on
+// the closing listener and see EOF or a reset: that is retried (the load is
+// idempotent), a few times at most.
+func postConfig(t *testing.T, contentType, config string) *http.Response {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequest(http.MethodPost, "http://"+testAdmin+"/load", strings.NewReader(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		resp, err := client.Do(req)
+		if err == nil {
+			return resp
+		}
+		if attempt == 5 || !(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond) // let the old admin server finish closing
+	}
 }
