@@ -41,7 +41,7 @@
 // which are defined on the static upstream.
 //
 // Knobs (defaults in brackets): -rounds [3] × -round [5s] per case and size,
-// after a -warmup [2s] run of each (about 5 minutes in all); -conns [32],
+// after a -warmup [2s] run of each (about 6 minutes in all); -conns [32],
 // -threads [2], -users [1000], -sizes [10k,100k,1m], -cases [a,a+,a++,b,c,d],
 // -upstreams [static] (static,go runs both, doubling the time),
 // -rss-sizes [1m,100m] ("" skips the RSS part), -profile DIR (an extra,
