@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,22 +26,7 @@ func statusOf(err error) int {
 // serveMulti sends one request whose header name carries several field lines.
 func serveMulti(t testing.TB, h *Handler, name string, vals []string) outcome {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "https://app.example/", nil)
-	for _, v := range vals {
-		req.Header.Add(name, v)
-	}
-	repl := caddy.NewReplacer()
-	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl))
-	var o outcome
-	err := h.ServeHTTP(httptest.NewRecorder(), req, handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		o.passed = true
-		o.user, _ = repl.GetString("http.auth.user.id")
-		return nil
-	}))
-	if err != nil {
-		o.status = statusOf(err)
-	}
-	return o
+	return serveHeader(t, h, http.Header{http.CanonicalHeaderKey(name): vals})
 }
 
 // provisionErr provisions h and returns the error Caddy would report.

@@ -230,10 +230,18 @@ type outcome struct {
 // handler saw.
 func serve(t testing.TB, h *Handler, hdr map[string]string) outcome {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "https://app.example/", nil)
+	header := http.Header{}
 	for k, v := range hdr {
-		req.Header.Add(k, v)
+		header.Add(k, v)
 	}
+	return serveHeader(t, h, header)
+}
+
+// serveHeader is serve with the request header given whole.
+func serveHeader(t testing.TB, h *Handler, header http.Header) outcome {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "https://app.example/", nil)
+	req.Header = header
 	repl := caddy.NewReplacer()
 	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl))
 	var o outcome

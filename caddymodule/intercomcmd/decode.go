@@ -41,7 +41,7 @@ func cliDecode(c *cobra.Command, args []string) int {
 	const banner = "UNVERIFIED: decoded WITHOUT checking the signature; anyone can write these values."
 	var b strings.Builder
 	b.WriteString(banner + "\n")
-	fmt.Fprintf(&b, "Kind (guessed): %s\n\nHeader:\n%s\n\nClaims:\n%s\n", d.Kind(), cliIndent(d.RawHeader), cliIndent(d.RawClaims))
+	fmt.Fprintf(&b, "Kind (guessed): %s\n\nHeader:\n%s\n\nClaims:\n%s\n", tokencheck.KindName(d.Kind()), cliIndent(d.RawHeader), cliIndent(d.RawClaims))
 	now := time.Now()
 	var times []string
 	for _, n := range []string{"iat", "nbf", "exp"} {

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-intercom/caddy-intercom/internal/testcaddy"
 )
 
 // The doctor tests run one real caddy (the binary of this repository) with a

@@ -105,7 +105,7 @@ func cliVerify(c *cobra.Command, args []string) int {
 func cliPrintReport(w io.Writer, r tokencheck.Report, source string, now time.Time) {
 	var b strings.Builder
 	if r.Header != nil {
-		fmt.Fprintf(&b, "%s", r.Kind)
+		b.WriteString(tokencheck.KindName(r.Kind))
 		if alg, ok := r.Header["alg"].(string); ok {
 			fmt.Fprintf(&b, ", alg %s", strconv.Quote(alg))
 		}

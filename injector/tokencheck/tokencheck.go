@@ -115,18 +115,17 @@ type Finding struct {
 	Fix      string // "" when there is nothing to fix
 }
 
-// TokenKind says which service a token is for.
-type TokenKind uint8
-
+// The token kinds are injector.TokenKind's; these name them here.
 const (
 	// KindIntercom is an intercom_user_jwt (HS256, Messenger API secret).
-	KindIntercom TokenKind = iota
+	KindIntercom = injector.TokenIntercom
 	// KindSalesforce is a salesforce_identity_token (RS256/RS512, kid header).
-	KindSalesforce
+	KindSalesforce = injector.TokenSalesforce
 )
 
-// String names the token kind for people.
-func (k TokenKind) String() string {
+// KindName names a token kind for people (injector.TokenKind's String is
+// the metric label).
+func KindName(k injector.TokenKind) string {
 	if k == KindSalesforce {
 		return "Salesforce identity token"
 	}
@@ -135,7 +134,7 @@ func (k TokenKind) String() string {
 
 // Report is the outcome of verifying a token.
 type Report struct {
-	Kind   TokenKind
+	Kind   injector.TokenKind
 	Header map[string]any // nil when the token could not be decoded; numbers are json.Number
 	Claims map[string]any // nil when the token could not be decoded; numbers are json.Number
 	// SignatureVerified is true when the signature checked out with the
@@ -227,7 +226,7 @@ func DecodeUnverified(token string) (DecodedToken, error) {
 // Kind guesses which service the token is for: alg HS* is Intercom's;
 // RS256/RS512, or any other alg with a kid header, is Salesforce's; the rest
 // (alg none, ES256 without kid…) is diagnosed as an Intercom token.
-func (d DecodedToken) Kind() TokenKind {
+func (d DecodedToken) Kind() injector.TokenKind {
 	alg, _ := d.Header["alg"].(string)
 	switch {
 	case strings.HasPrefix(alg, "HS"):

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-intercom/caddy-intercom/injector"
 	"github.com/caddy-intercom/caddy-intercom/injector/keys"
 	"github.com/caddy-intercom/caddy-intercom/internal/testkeys"
 
@@ -552,7 +553,7 @@ func TestDecodeUnverified(t *testing.T) {
 func TestTokenKind(t *testing.T) {
 	tests := []struct {
 		header string
-		want   TokenKind
+		want   injector.TokenKind
 	}{
 		{`{"alg":"HS256"}`, KindIntercom},
 		{`{"alg":"HS256","kid":"x"}`, KindIntercom},
