@@ -19,12 +19,12 @@ import (
 // PageHandler, but from responses built once per path (status line,
 // headers with Content-Length, body) and written to the connection with one
 // writev, the way a static file server with sendfile costs next to nothing
-// per request. It parses
-// only what it needs of the request (the request line, the end of the
-// header, Connection: close), so that on a shared machine it takes as
-// little CPU as possible from the caddy being measured. Requests with a
-// body, or anything but HTTP/1.x GET/HEAD, get a 400 and the connection is
-// closed: caddy's reverse_proxy never sends them in the benchmark.
+// per request. It parses only what it needs of the request (the request
+// line, the end of the header, Connection: close), so that on a shared
+// machine it takes as little CPU as possible from the caddy being measured.
+// Requests with a body, or anything but HTTP/1.x GET/HEAD, get a 400 and the
+// connection is closed: caddy's reverse_proxy never sends them in the
+// benchmark.
 //
 // It is not a general HTTP server; it exists to make the upstream's cost
 // negligible next to caddy's, which is the condition of issue 15's goals.
