@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/caddy-intercom/caddy-intercom/injector"
 	"github.com/caddy-intercom/caddy-intercom/internal/testpages"
 )
 
@@ -22,6 +25,23 @@ const fillerParagraph = `<div class="card"><h2>Invoice INV-20931</h2><p>Your pla
 	`Usage this period: 18 402 API calls, 3.1 GB transferred, 12 seats. <span class="badge">paid</span></p>` +
 	`<table class="data"><tr><th>Item</th><th>Qty</th><th>Amount</th></tr><tr><td>Seats</td><td>12</td><td>$144.00</td></tr></table></div>
 `
+
+// PolicyHeaders are the response headers that the page policy puts on an
+// injected page in place of the upstream's validators (injector.Page.Apply
+// on a page of a returning user), as name, value pairs in the order the
+// upstreams send them. The (a++) control serves them from the upstream, so
+// that plain reverse_proxy relays a response shaped like (b)'s.
+var PolicyHeaders = func() [][2]string {
+	hdr := http.Header{}
+	new(injector.Page).Apply(hdr)
+	var pairs [][2]string
+	for _, name := range slices.Sorted(maps.Keys(hdr)) {
+		for _, v := range hdr[name] {
+			pairs = append(pairs, [2]string{name, v})
+		}
+	}
+	return pairs
+}()
 
 // MinPageSize is the smallest page Page can generate.
 var MinPageSize = len(pageHead) + 20 + len(pageTail)
@@ -101,16 +121,22 @@ func ParseSize(s string) (int, error) {
 const UserHeader = "X-User"
 
 // PageHandler is the upstream of the benchmark and the soak test. It serves
-// /page/<size> (see ParseSize) as text/html with a Content-Length. With the
-// query ?echo=1 it echoes the X-User request header in a meta tag right after
-// <head>, so a client can check that a page, and the token injected into it,
-// were made for the user who asked.
+// /page/<size> (see ParseSize) as text/html with a Content-Length, and
+// /policy-page/<size> the same with PolicyHeaders. With the query ?echo=1 it
+// echoes the X-User request header in a meta tag right after <head>, so a
+// client can check that a page, and the token injected into it, were made
+// for the user who asked.
 func PageHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sizeText, ok := strings.CutPrefix(r.URL.Path, "/page/")
+		sizeText, policy, ok := cutPagePrefix(r.URL.Path)
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		if policy {
+			for _, h := range PolicyHeaders {
+				w.Header()[h[0]] = []string{h[1]}
+			}
 		}
 		size, err := ParseSize(sizeText)
 		if err != nil {

@@ -8,22 +8,23 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // StaticServer is the benchmark's nginx-like upstream: it answers
-// GET/HEAD /page/<size> with the same page bytes as PageHandler, but from
-// responses built once per path (status line, headers with Content-Length,
-// body) and written to the connection with one writev, the way a static
-// file server with sendfile costs next to nothing per request. It parses
-// only what it needs of the request (the request line, the end of the
-// header, Connection: close), so that on a shared machine it takes as
-// little CPU as possible from the caddy being measured. Requests with a
-// body, or anything but HTTP/1.x GET/HEAD, get a 400 and the connection is
-// closed: caddy's reverse_proxy never sends them in the benchmark.
+// GET/HEAD /page/<size> and /policy-page/<size> with the same page bytes as
+// PageHandler, but from responses built once per path (status line,
+// headers with Content-Length, body) and written to the connection with one
+// writev, the way a static file server with sendfile costs next to nothing
+// per request. It parses only what it needs of the request (the request
+// line, the end of the header, Connection: close), so that on a shared
+// machine it takes as little CPU as possible from the caddy being measured.
+// Requests with a body, or anything but HTTP/1.x GET/HEAD, get a 400 and the
+// connection is closed: caddy's reverse_proxy never sends them in the
+// benchmark.
 //
 // It is not a general HTTP server; it exists to make the upstream's cost
 // negligible next to caddy's, which is the condition of issue 15's goals.
@@ -212,7 +213,7 @@ func (s *StaticServer) response(path string) *staticResponse {
 	if v, ok := s.responses.Load(path); ok {
 		return v.(*staticResponse)
 	}
-	sizeText, ok := cutPagePrefix(path)
+	sizeText, policy, ok := cutPagePrefix(path)
 	if !ok {
 		return nil
 	}
@@ -221,11 +222,17 @@ func (s *StaticServer) response(path string) *staticResponse {
 		return nil
 	}
 	body := Page(max(size, MinPageSize))
+	tail := fmt.Appendf(nil, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n", len(body))
+	if policy {
+		for _, h := range PolicyHeaders {
+			tail = fmt.Appendf(tail, "%s: %s\r\n", h[0], h[1])
+		}
+	} else {
+		tail = fmt.Appendf(tail, "Last-Modified: %s\r\nETag: \"6a2f1c00-%x\"\r\nAccept-Ranges: bytes\r\n", lastModified, len(body))
+	}
 	resp := &staticResponse{
 		head: []byte("HTTP/1.1 200 OK\r\nServer: bench-static\r\n"),
-		tail: fmt.Appendf(nil, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %s\r\nLast-Modified: %s\r\n"+
-			"ETag: \"6a2f1c00-%x\"\r\nAccept-Ranges: bytes\r\n",
-			strconv.Itoa(len(body)), lastModified, len(body)),
+		tail: tail,
 		body: body,
 	}
 	v, _ := s.responses.LoadOrStore(path, resp)
@@ -235,10 +242,14 @@ func (s *StaticServer) response(path string) *staticResponse {
 // maxStaticPage bounds the pages StaticServer builds (they stay in memory).
 const maxStaticPage = 1 << 30
 
-func cutPagePrefix(path string) (string, bool) {
-	const prefix = "/page/"
-	if len(path) <= len(prefix) || path[:len(prefix)] != prefix {
-		return "", false
+// cutPagePrefix returns the size part of a page path, and whether the path
+// asks for the page policy's headers (PolicyHeaders).
+func cutPagePrefix(path string) (size string, policy, ok bool) {
+	if size, ok = strings.CutPrefix(path, "/page/"); ok && size != "" {
+		return size, false, true
 	}
-	return path[len(prefix):], true
+	if size, ok = strings.CutPrefix(path, "/policy-page/"); ok && size != "" {
+		return size, true, true
+	}
+	return "", false, false
 }

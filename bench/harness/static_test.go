@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +35,9 @@ func TestStaticServer(t *testing.T) {
 		{"GET", "/page/100k", 200, Page(100000)},
 		{"GET", "/page/1", 200, Page(MinPageSize)},
 		{"HEAD", "/page/10k", 200, nil},
+		{"GET", "/policy-page/10k", 200, Page(10000)},
+		{"HEAD", "/policy-page/10k", 200, nil},
+		{"GET", "/policy-page/", 404, nil},
 		{"GET", "/other", 404, nil},
 		{"GET", "/page/x", 404, nil},
 		{"POST", "/page/10k", 400, nil},
@@ -68,12 +73,27 @@ func TestStaticServer(t *testing.T) {
 				if got := resp.Header.Get("Content-Length"); got != want {
 					t.Errorf("Content-Length %q, want %s", got, want)
 				}
-				if resp.Header.Get("Date") == "" || resp.Header.Get("ETag") == "" {
-					t.Errorf("headers %v: want Date and ETag", resp.Header)
+				if resp.Header.Get("Date") == "" {
+					t.Errorf("headers %v: want Date", resp.Header)
 				}
+				checkValidators(t, resp.Header, strings.HasPrefix(tt.path, "/policy-page/"))
 			}
 		})
 	}
+
+	t.Run("PageHandler", func(t *testing.T) {
+		for _, policy := range []bool{false, true} {
+			path := map[bool]string{false: "/page/10k", true: "/policy-page/10k"}[policy]
+			rec := httptest.NewRecorder()
+			PageHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			if !bytes.Equal(rec.Body.Bytes(), Page(10000)) {
+				t.Errorf("%s: %d bytes, want Page(10000)", path, rec.Body.Len())
+			}
+			if policy {
+				checkValidators(t, rec.Header(), true)
+			}
+		}
+	})
 
 	t.Run("keep-alive", func(t *testing.T) {
 		c, err := net.Dial("tcp", s.Addr())
@@ -106,4 +126,27 @@ func TestStaticServer(t *testing.T) {
 			t.Errorf("after Connection: close, read %d bytes, %v; want EOF", n, err)
 		}
 	})
+}
+
+// checkValidators checks that a page response carries the nginx-like
+// validators, or, for a /policy-page/, exactly PolicyHeaders in their place.
+func checkValidators(t *testing.T, hdr http.Header, policy bool) {
+	t.Helper()
+	if !policy {
+		if hdr.Get("ETag") == "" || hdr.Get("Last-Modified") == "" {
+			t.Errorf("headers %v: want ETag and Last-Modified", hdr)
+		}
+		return
+	}
+	if hdr.Get("ETag") != "" || hdr.Get("Last-Modified") != "" || hdr.Get("Accept-Ranges") != "" {
+		t.Errorf("policy page headers %v: validators present", hdr)
+	}
+	if len(PolicyHeaders) < 5 {
+		t.Fatalf("PolicyHeaders %v: want at least the four no-store headers and Vary", PolicyHeaders)
+	}
+	for _, h := range PolicyHeaders {
+		if got := hdr.Values(h[0]); len(got) != 1 || got[0] != h[1] {
+			t.Errorf("%s: %q, want %q", h[0], got, h[1])
+		}
+	}
 }

@@ -22,8 +22,10 @@
 //	     snippet makes them, to separate the cost of the extra bytes from
 //	     the cost of the handler's work
 //	(a++) (a+) with the response headers of an injected page (the page
-//	     policy), set by Caddy's own `header` handler: what issue 13's
-//	     header policy costs net/http and Caddy without the handler
+//	     policy) sent by the upstream instead of its validators: plain
+//	     reverse_proxy relaying a response shaped exactly like (b)'s, what
+//	     the snippet's bytes and issue 13's header policy cost net/http and
+//	     Caddy with none of the handler's work
 //	(b) intercom, HS256 Intercom JWT on every page
 //	(c) intercom + Salesforce RS256 token signed on every page
 //	(d) (c) with `reuse 5m`
@@ -126,7 +128,7 @@ func main() {
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&cfg.users, "users", 1000, "distinct users the wrk script rotates through")
 	flag.StringVar(&sizes, "sizes", "10k,100k,1m", "page sizes (k = 1000 bytes, m = 1000000 bytes)")
-	flag.StringVar(&cases, "cases", "a,a+,a++,b,c,d", "cases to run: a reverse_proxy, a+ reverse_proxy of pages padded by the snippet's size, a++ a+ with the page policy's headers, b intercom, c +Salesforce, d +reuse")
+	flag.StringVar(&cases, "cases", "a,a+,a++,b,c,d", "cases to run: a reverse_proxy, a+ reverse_proxy of pages padded by the snippet's size, a++ a+ with the page policy's headers from the upstream, b intercom, c +Salesforce, d +reuse")
 	flag.StringVar(&upstreams, "upstreams", staticUpstream, "upstreams: static (precomputed responses, nginx-like: the goals' condition), go (net/http page generator)")
 	flag.StringVar(&rssSizes, "rss-sizes", "1m,100m", "page sizes for the peak-RSS comparison of (a) and (b); empty skips it")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU profiles from an extra, unmeasured round")
@@ -543,7 +545,11 @@ func (s *server) url(size string) string {
 		n, _ := harness.ParseSize(size)
 		size = fmt.Sprint(n + s.pad)
 	}
-	return fmt.Sprintf("http://127.0.0.1:%d/page/%s", s.port, size)
+	path := "page"
+	if s.c.PolicyHeaders {
+		path = "policy-page"
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/%s/%s", s.port, path, size)
 }
 
 // check makes sure the case does what it says before it is measured: pages
