@@ -136,6 +136,11 @@ if wants soak; then
 fi
 
 # --- fuzz -------------------------------------------------------------------
+# fuzz_status prints the last status line of a `go test -fuzz` log, if any.
+fuzz_status() {
+	grep -E '^fuzz: elapsed: ' "$1" | tail -n 1 || true
+}
+
 # fuzz_check fails unless the log shows executions: the last status line of
 # `go test -fuzz` must be "execs: N" with N > 0. A run that was still
 # gathering its baseline coverage when the time ran out ("0/8 completed")
@@ -143,7 +148,7 @@ fi
 fuzz_check() {
 	local log=$1
 	local last
-	last=$(grep -E '^fuzz: elapsed: ' "$log" | tail -n 1 || true)
+	last=$(fuzz_status "$log")
 	if [ -z "$last" ]; then
 		echo "no fuzzing status line: the target did not fuzz"
 		return 1
@@ -185,7 +190,7 @@ coordinator_race() {
 # count form of -fuzztime ("Nx"), or the fallback $2 when it reached none.
 fuzz_execs() {
 	local log=$1 fallback=$2
-	if [[ "$(grep -E '^fuzz: elapsed: ' "$log" | tail -n 1)" =~ execs:\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt 0 ]; then
+	if [[ "$(fuzz_status "$log")" =~ execs:\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt 0 ]; then
 		echo "${BASH_REMATCH[1]}x"
 	else
 		echo "$fallback"
@@ -231,7 +236,7 @@ if wants fuzz && [ "$FUZZTIME" != "0" ]; then
 				echo "FAIL: $pkg $target ran no fuzzing executions in $fuzztime (raise FUZZTIME)"
 				exit 1
 			fi
-			grep -E '^fuzz: elapsed: ' "$log" | tail -n 1
+			fuzz_status "$log"
 			rm -f "$log"
 		done
 	done
